@@ -1,0 +1,32 @@
+"""User-facing errors and warnings.
+
+Every problem a user can cause (bad input, missing file) is raised as :class:`UserError`; the command
+line prints its message on one line and exits non-zero, never a traceback. Problems that can be
+skipped safely go through a :class:`Warnings` collector, which prints them and, in strict mode,
+turns the first one into an error.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+
+class UserError(Exception):
+    """A problem with the user's input; the message names the file (and region) at fault."""
+
+
+@dataclass
+class Warnings:
+    """Collects skippable problems, printing each once to stderr as it happens."""
+
+    strict: bool = False
+    quiet: bool = False
+    messages: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        if self.strict:
+            raise UserError(f"{message} (--strict turns warnings into errors)")
+        self.messages.append(message)
+        if not self.quiet:
+            print(f"facade-wwr: warning: {message}", file=sys.stderr)

@@ -1,0 +1,62 @@
+"""Reading photos: safe name resolution, EXIF orientation, RGB conversion."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facade_wwr.errors import UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def safe_image_path(images_dir: str | os.PathLike[str], name: str, source: str) -> Path:
+    """Resolve a file name from an annotation file inside ``images_dir``, refusing anything else.
+
+    A name that is absolute, contains ``..`` or a path separator (a URL, a sub-folder) is rejected,
+    so that nothing outside the images folder is ever read.
+    """
+    if not name or os.path.isabs(name) or "/" in name or "\\" in name or name in (".", "..") or ".." in name:
+        raise UserError(f"{source}: image name {name!r} is not a plain file name inside the images folder")
+    return Path(images_dir) / name
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """Open and fully decode an image, EXIF orientation applied, as RGB.
+
+    Raises :class:`UserError` naming the file when it is missing, unreadable or corrupt.
+    """
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            return im.convert("RGB")
+    except FileNotFoundError:
+        raise UserError(f"{path}: image not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UserError(f"{path}: unreadable or corrupt image ({e})") from None
+
+
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image to an ``(H, W, 3)`` uint8 array, EXIF orientation applied."""
+    return np.asarray(open_image(path))
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Return ``(width, height)`` as displayed (EXIF orientation applied), decoding the image fully.
+
+    The full decode is deliberate: it catches truncated and corrupt files before training sees them.
+    """
+    im = open_image(path)
+    return im.width, im.height
+
+
+def list_images(folder: str | os.PathLike[str]) -> list[Path]:
+    """All photos directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: not a folder of photos")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

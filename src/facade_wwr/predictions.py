@@ -1,0 +1,184 @@
+"""Per-image prediction files: the contract between the engines and analysis (see DESIGN.md).
+
+``<stem>.parquet`` holds one row per instance, sorted by score descending, masks as COCO compressed
+RLE ``counts`` of the full-image mask; key-value metadata carries ``image_width``, ``image_height``,
+``engine`` and ``model``. ``<stem>.npz`` (optional) holds the same masks densely, bit-packed.
+Nothing here uses pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from facade_wwr.errors import UserError
+from facade_wwr.fileio import atomic_path
+
+SCHEMA = pa.schema(
+    [
+        ("image", pa.string()),
+        ("instance", pa.int32()),
+        ("category", pa.string()),
+        ("category_id", pa.int32()),
+        ("score", pa.float32()),
+        ("x0", pa.float32()),
+        ("y0", pa.float32()),
+        ("x1", pa.float32()),
+        ("y1", pa.float32()),
+        ("mask_area", pa.int64()),
+        ("mask_rle", pa.string()),
+    ]
+)
+COLUMNS = SCHEMA.names
+METADATA_KEYS = ("image_width", "image_height", "engine", "model")
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """One image's instances, as read back from a prediction file."""
+
+    table: pd.DataFrame
+    image: str
+    width: int
+    height: int
+    engine: str
+    model: str
+
+
+def make_table(
+    image: str,
+    categories: Sequence[str],
+    category_ids: Sequence[int],
+    scores: Sequence[float],
+    boxes: np.ndarray,
+    rles: Sequence[str],
+    areas: Sequence[int],
+) -> pd.DataFrame:
+    """Build a contract-shaped table, sorted by score descending with instances renumbered 0..N-1."""
+    n = len(scores)
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(n, 4)
+    df = pd.DataFrame(
+        {
+            "image": pd.Series([image] * n, dtype=object),
+            "instance": np.zeros(n, dtype=np.int32),
+            "category": pd.Series(list(categories), dtype=object),
+            "category_id": np.asarray(category_ids, dtype=np.int32),
+            "score": np.asarray(scores, dtype=np.float32),
+            "x0": boxes[:, 0],
+            "y0": boxes[:, 1],
+            "x1": boxes[:, 2],
+            "y1": boxes[:, 3],
+            "mask_area": np.asarray(areas, dtype=np.int64),
+            "mask_rle": pd.Series(list(rles), dtype=object),
+        }
+    )
+    order = np.argsort(-df["score"].to_numpy(), kind="stable")
+    df = df.iloc[order].reset_index(drop=True)
+    df["instance"] = np.arange(n, dtype=np.int32)
+    return df
+
+
+def write(
+    path: str | Path,
+    table: pd.DataFrame,
+    image: str,
+    width: int,
+    height: int,
+    engine: str,
+    model: str,
+    dense_masks: np.ndarray | None = None,
+) -> None:
+    """Write ``<stem>.parquet`` atomically, and ``<stem>.npz`` beside it when ``dense_masks`` is given.
+
+    ``image`` (the photo's file name) is also stored as metadata, so that a file with no instances
+    still names its photo. ``dense_masks`` must be a boolean ``(N, H, W)`` array in the table's row order.
+    """
+    path = Path(path)
+    arrow = pa.Table.from_pandas(table[COLUMNS], schema=SCHEMA, preserve_index=False)
+    meta = {
+        "image": image,
+        "image_width": str(int(width)),
+        "image_height": str(int(height)),
+        "engine": engine,
+        "model": model,
+    }
+    arrow = arrow.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
+    if dense_masks is not None:
+        if dense_masks.shape != (len(table), height, width):
+            raise ValueError(f"dense masks of shape {dense_masks.shape} for {len(table)} instances of {width}x{height}")
+        with atomic_path(path.with_suffix(".npz")) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(
+                    f,
+                    masks=np.packbits(dense_masks.astype(bool), axis=-1),
+                    height=np.int64(height),
+                    width=np.int64(width),
+                )
+    with atomic_path(path) as tmp:
+        pq.write_table(arrow, tmp)
+
+
+def read(path: str | Path) -> Predictions:
+    """Read a prediction file, checking its columns and metadata; a bad file is a one-line UserError."""
+    try:
+        arrow = pq.read_table(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: prediction file not found") from None
+    except (pa.ArrowException, OSError) as e:
+        raise UserError(f"{path}: not a readable Parquet prediction file ({e})") from None
+    missing = [c for c in COLUMNS if c not in arrow.column_names]
+    meta = {k.decode(): v.decode() for k, v in (arrow.schema.metadata or {}).items()}
+    absent = [k for k in METADATA_KEYS if k not in meta]
+    if missing or absent:
+        raise UserError(f"{path}: not a facade-wwr prediction file (missing {', '.join(missing + absent)})")
+    table = arrow.select(COLUMNS).to_pandas()
+    image = str(table["image"].iloc[0]) if len(table) else Path(path).stem
+    return Predictions(
+        table=table,
+        image=meta.get("image", image),
+        width=int(meta["image_width"]),
+        height=int(meta["image_height"]),
+        engine=meta["engine"],
+        model=meta["model"],
+    )
+
+
+def read_dense(path: str | Path) -> np.ndarray:
+    """Masks from an ``.npz`` side-car as a boolean ``(N, H, W)`` array."""
+    with np.load(path, allow_pickle=False) as z:
+        height, width = int(z["height"]), int(z["width"])
+        return np.unpackbits(z["masks"], axis=-1, count=width).astype(bool).reshape(-1, height, width)
+
+
+def from_coco(coco: dict, image_id: int, engine: str = "ground-truth", score: float = 1.0) -> pd.DataFrame:
+    """A prediction table made from a COCO image's annotations (score ``score`` for all).
+
+    Used to test analysis and evaluation on ground truth, and as their control. Rows keep the
+    annotation order (stable sort on equal scores).
+    """
+    from facade_wwr import masks
+
+    image = next(i for i in coco["images"] if i["id"] == image_id)
+    h, w = int(image["height"]), int(image["width"])
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    anns = [a for a in coco["annotations"] if a["image_id"] == image_id]
+    rles = [masks.polygons_to_rle(a["segmentation"], h, w) for a in anns]
+    boxes = np.array(
+        [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
+        dtype=np.float32,
+    ).reshape(-1, 4)
+    return make_table(
+        image["file_name"],
+        [names[a["category_id"]] for a in anns],
+        [a["category_id"] for a in anns],
+        [score] * len(anns),
+        boxes,
+        [r["counts"].decode("ascii") for r in rles],
+        [masks.area(r) for r in rles],
+    )

@@ -1,0 +1,253 @@
+"""Reading VGG Image Annotator (VIA) files.
+
+Accepted layouts:
+
+* VIA 2 JSON export: ``{key: {"filename", "size", "regions": [...], "file_attributes"}}``;
+* VIA 1 JSON export: the same, with ``regions`` as a dict keyed ``"0"``, ``"1"``, ...;
+* VIA 2 project file: ``{"_via_settings", "_via_img_metadata": <an export>, "_via_attributes"}``.
+
+Regions become :class:`Polygon` (classified shapes: polygon, rect, circle, ellipse) or
+:class:`TaggedPoint` (``point`` regions carrying a ``tagged_id``). The class attribute may be a
+checkbox (``{"window": true}``), a radio/dropdown value or free text. Anything that cannot be used is
+skipped with a warning naming the file, the image and the region index; nothing is ever guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facade_wwr import DEFAULT_CLASSES
+from facade_wwr.errors import UserError, Warnings
+from facade_wwr.fileio import read_json
+
+#: Number of vertices used to approximate circles and ellipses.
+ELLIPSE_VERTICES = 32
+
+
+@dataclass(frozen=True)
+class Polygon:
+    category: str
+    xs: np.ndarray  # float64, VIA pixel coordinates (not yet shifted to pixel centres)
+    ys: np.ndarray
+    region: int  # index of the region in the VIA entry
+    shape: str  # the VIA shape it came from
+
+
+@dataclass(frozen=True)
+class TaggedPoint:
+    tagged_id: str
+    x: float
+    y: float
+    region: int
+
+
+@dataclass
+class ViaImage:
+    filename: str
+    polygons: list[Polygon] = field(default_factory=list)
+    points: list[TaggedPoint] = field(default_factory=list)
+    n_regions: int = 0
+
+
+@dataclass(frozen=True)
+class SkippedRegion:
+    via: str
+    image: str
+    region: int
+    reason: str
+
+    def message(self) -> str:
+        return f"{self.via}: image {self.image} region {self.region}: {self.reason}, skipped"
+
+
+@dataclass
+class ViaFile:
+    path: str
+    layout: str
+    images: list[ViaImage]
+    skipped: list[SkippedRegion]
+
+
+def _entries(data: Any, path: str) -> tuple[str, dict[str, Any]]:
+    """Return the layout name and the ``{key: image entry}`` mapping of a VIA document."""
+    if isinstance(data, dict) and "_via_img_metadata" in data:
+        meta = data["_via_img_metadata"]
+        if not isinstance(meta, dict):
+            raise UserError(f"{path}: unknown VIA layout: '_via_img_metadata' is not an object")
+        layout = "VIA 2 project"
+    elif isinstance(data, dict) and {"project", "file", "metadata"} <= set(data):
+        raise UserError(f"{path}: unknown VIA layout: this looks like a VIA 3 project; export it from VIA 2")
+    elif isinstance(data, dict):
+        meta, layout = data, "VIA export"
+    else:
+        raise UserError(f"{path}: unknown VIA layout: expected a JSON object of images")
+    for key, entry in meta.items():
+        if not isinstance(entry, dict) or "filename" not in entry or "regions" not in entry:
+            raise UserError(f"{path}: unknown VIA layout: entry {key!r} has no 'filename' and 'regions'")
+        if not isinstance(entry["regions"], (list, dict)):
+            raise UserError(f"{path}: unknown VIA layout: entry {key!r} has 'regions' of the wrong type")
+    if layout == "VIA export":
+        kinds = {type(e["regions"]) for e in meta.values() if e["regions"]}
+        layout = "VIA 1 export" if kinds == {dict} else "VIA 2 export"
+    return layout, meta
+
+
+def _regions(entry: dict[str, Any]) -> list[Any]:
+    regions = entry["regions"]
+    if isinstance(regions, dict):  # VIA 1: {"0": region, "1": region, ...}
+        try:
+            return [regions[k] for k in sorted(regions, key=int)]
+        except ValueError:
+            return list(regions.values())
+    return list(regions)
+
+
+def ticked_classes(value: Any) -> list[str]:
+    """The class names a region's class attribute holds, whatever the VIA attribute type."""
+    if value is None:
+        return []
+    if isinstance(value, dict):  # checkbox
+        return [str(k).strip() for k, v in value.items() if v]
+    if isinstance(value, str):  # radio, dropdown, text
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, list):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [str(value)]
+
+
+def _numbers(shape: dict[str, Any], *keys: str) -> list[float]:
+    values = []
+    for key in keys:
+        v = shape.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{shape.get('name')} has no numeric {key!r}")
+        values.append(float(v))
+    return values
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    t = np.linspace(0.0, 2.0 * np.pi, ELLIPSE_VERTICES, endpoint=False)
+    x, y = rx * np.cos(t), ry * np.sin(t)
+    c, s = math.cos(theta), math.sin(theta)
+    return cx + c * x - s * y, cy + s * x + c * y
+
+
+def shape_to_polygon(shape: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of a VIA polygon, rect, circle or ellipse. Raises ValueError on malformed attributes."""
+    name = shape.get("name")
+    if name == "polygon":
+        xs, ys = shape.get("all_points_x"), shape.get("all_points_y")
+        if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+            raise ValueError("polygon has mismatched or missing all_points_x/all_points_y")
+        try:
+            arr_x, arr_y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("polygon has non-numeric coordinates") from None
+        if not (np.isfinite(arr_x).all() and np.isfinite(arr_y).all()):
+            raise ValueError("polygon has non-finite coordinates")
+        return arr_x, arr_y
+    if name == "rect":
+        x, y, w, h = _numbers(shape, "x", "y", "width", "height")
+        return np.array([x, x + w, x + w, x]), np.array([y, y, y + h, y + h])
+    if name == "circle":
+        cx, cy, r = _numbers(shape, "cx", "cy", "r")
+        return _ellipse(cx, cy, r, r)
+    if name == "ellipse":
+        cx, cy, rx, ry = _numbers(shape, "cx", "cy", "rx", "ry")
+        theta = shape.get("theta", 0.0)
+        return _ellipse(cx, cy, rx, ry, float(theta) if isinstance(theta, (int, float)) else 0.0)
+    raise ValueError(f"unsupported shape {name!r}")
+
+
+def polygon_problem(xs: np.ndarray, ys: np.ndarray) -> str | None:
+    """Why a polygon cannot be an annotation (fewer than 3 distinct points, zero area), or None."""
+    if len({(float(x), float(y)) for x, y in zip(xs, ys)}) < 3:
+        return "degenerate polygon (fewer than 3 distinct points)"
+    area = 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
+    if area == 0.0:
+        return "degenerate polygon (zero area)"
+    return None
+
+
+def read_via(
+    path: str | Path,
+    class_attribute: str = "class",
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    tagged_attribute: str = "tagged_id",
+    warnings: Warnings | None = None,
+) -> ViaFile:
+    """Read a VIA file into images with classified polygons and tagged points.
+
+    Regions that cannot be used are skipped with a warning through ``warnings`` (strict mode turns
+    the first into a :class:`UserError`). Malformed JSON or an unknown layout is a :class:`UserError`.
+    """
+    path = str(path)
+    warnings = warnings if warnings is not None else Warnings()
+    layout, entries = _entries(read_json(path), path)
+    images: dict[str, ViaImage] = {}
+    skipped: list[SkippedRegion] = []
+
+    def skip(name: str, index: int, reason: str) -> None:
+        item = SkippedRegion(path, name, index, reason)
+        skipped.append(item)
+        warnings.warn(item.message())
+
+    for entry in entries.values():
+        name = str(entry["filename"])
+        if name in images:
+            raise UserError(f"{path}: image {name} is listed twice")
+        image = images[name] = ViaImage(name)
+        regions = _regions(entry)
+        image.n_regions = len(regions)
+        for index, region in enumerate(regions):
+            if not isinstance(region, dict) or not isinstance(region.get("shape_attributes"), dict):
+                skip(name, index, "region has no shape_attributes")
+                continue
+            shape = region["shape_attributes"]
+            attributes = region.get("region_attributes") or {}
+            if not isinstance(attributes, dict):
+                attributes = {}
+            kind = shape.get("name")
+            if kind == "point":
+                tagged = attributes.get(tagged_attribute)
+                tagged = str(tagged).strip() if tagged is not None else ""
+                try:
+                    x, y = _numbers(shape, "cx", "cy")
+                except ValueError as e:
+                    skip(name, index, str(e))
+                    continue
+                if not tagged:
+                    skip(name, index, f"point without a {tagged_attribute!r}")
+                    continue
+                image.points.append(TaggedPoint(tagged, x, y, index))
+                continue
+            if kind == "polyline":
+                skip(name, index, "polyline is an open line, not an area")
+                continue
+            names = ticked_classes(attributes.get(class_attribute))
+            if not names:
+                skip(name, index, f"no {class_attribute!r} ticked")
+                continue
+            if len(names) > 1:
+                skip(name, index, f"several classes ticked ({', '.join(names)})")
+                continue
+            if names[0] not in classes:
+                skip(name, index, f"unknown class {names[0]!r} (expected one of {', '.join(classes)})")
+                continue
+            try:
+                xs, ys = shape_to_polygon(shape)
+            except ValueError as e:
+                skip(name, index, str(e))
+                continue
+            problem = polygon_problem(xs, ys)
+            if problem:
+                skip(name, index, problem)
+                continue
+            image.polygons.append(Polygon(names[0], xs, ys, index, str(kind)))
+    return ViaFile(path, layout, list(images.values()), skipped)
