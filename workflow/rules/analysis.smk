@@ -1,0 +1,89 @@
+# Analysis stage: per-shard building tables (CPU, parallel) -> one building CSV; WWR evaluation on val.
+
+
+rule analyze:
+    input:
+        predictions=RESULTS / "predictions/{shard}",
+        tagged=tagged_input,
+    output:
+        table=RESULTS / "analysis/{shard}.parquet",
+        unmatched=RESULTS / "analysis/{shard}.unmatched.csv",
+        overlays=directory(RESULTS / "overlays/{shard}") if config["analysis"]["overlays"] else [],
+    params:
+        threshold=config["analysis"]["score_threshold"],
+        tagged=lambda wildcards, input: f"--tagged '{input.tagged}'" if input.tagged else "",
+        overlays=lambda wildcards, output: (
+            f"--overlays {output.overlays} --photos '{config['predict']['images']}'" if output.overlays else ""
+        ),
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "analyze/{shard}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "facade-wwr analyze {input.predictions}/*.parquet --out {output.table} --unmatched {output.unmatched}"
+        " --score-threshold {params.threshold} {params.tagged} {params.overlays} 2> {log}"
+
+
+rule merge:
+    input:
+        tables=shard_tables,
+    output:
+        csv=report(RESULTS / "buildings.csv", category="Buildings", caption="../report/buildings.rst"),
+        parquet=RESULTS / "buildings.parquet",
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "merge.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "facade-wwr merge {input.tables} --out {output.csv} 2> {log}"
+
+
+rule predict_val:
+    input:
+        model=RESULTS / "model/model.pt",
+        coco=RESULTS / "coco/val.json",
+    output:
+        directory(RESULTS / "evaluation/predictions"),
+    params:
+        batch_size=config["predict"]["batch_size"],
+        min_score=config["predict"]["min_score"],
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "predict_val.log",
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=60,
+    shell:
+        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} --coco {input.coco} 2> {log}"
+
+
+rule evaluate:
+    input:
+        coco=RESULTS / "coco/val.json",
+        predictions=RESULTS / "evaluation/predictions",
+    output:
+        metrics=report(RESULTS / "evaluation/wwr.json", category="Evaluation", caption="../report/wwr.rst"),
+        scatter=report(RESULTS / "evaluation/wwr_scatter.png", category="Evaluation", caption="../report/scatter.rst"),
+    params:
+        threshold=config["analysis"]["score_threshold"],
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "evaluate.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "facade-wwr evaluate --coco {input.coco} --pred-dir {input.predictions} --out {output.metrics}"
+        " --plot {output.scatter} --score-threshold {params.threshold} 2> {log}"

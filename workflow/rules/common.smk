@@ -1,0 +1,97 @@
+# Config validation, input functions and wildcard constraints shared by every stage.
+
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from facade_wwr.images import IMAGE_SUFFIXES
+from facade_wwr.shards import assign
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+wildcard_constraints:
+    shard=r"s\d+",
+    split="train|val",
+
+
+RESULTS = Path("results")
+LOGS = Path("logs")
+BENCHMARKS = RESULTS / "benchmarks"
+DEMO = RESULTS / "demo"
+
+
+def sources(split):
+    """The configured VIA sources of a split, always as a list of {via, images}."""
+    value = config["data"][split]
+    return value if isinstance(value, list) else [value]
+
+
+def demo_ready():
+    """Wait for the demo data checkpoint (only when the demo is enabled); it creates the photo folders."""
+    if config["demo"]["enabled"]:
+        checkpoints.demo_data.get()
+
+
+def via2coco_args(wildcards):
+    args = []
+    for source in sources(wildcards.split):
+        args += ["--via", source["via"], "--images", source["images"]]
+    return " ".join(f"'{a}'" for a in args)
+
+
+def via_inputs(wildcards):
+    return [source["via"] for source in sources(wildcards.split)]
+
+
+def photo_names():
+    """File names of the photos to predict, listed once the folder exists."""
+    demo_ready()
+    folder = Path(config["predict"]["images"])
+    if not folder.is_dir():
+        raise WorkflowError(f"predict.images: {folder} is not a folder of photos")
+    return [p.name for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+
+
+_shards_cache = {}
+
+
+def shards():
+    """{shard id: photo names}; stable (see facade_wwr.shards), computed once per DAG evaluation."""
+    names = tuple(photo_names())
+    if names not in _shards_cache:
+        _shards_cache.clear()
+        _shards_cache[names] = assign(names, config["predict"]["shard_size"])
+    return _shards_cache[names]
+
+
+def shard_photos(wildcards):
+    folder = Path(config["predict"]["images"])
+    return [str(folder / name) for name in shards()[wildcards.shard]]
+
+
+def shard_tables(wildcards):
+    return expand(RESULTS / "analysis/{shard}.parquet", shard=shards())
+
+
+def shard_unmatched(wildcards):
+    return expand(RESULTS / "analysis/{shard}.unmatched.csv", shard=shards())
+
+
+def tagged_input(wildcards):
+    tagged = config["predict"].get("tagged")
+    return [tagged] if tagged else []
+
+
+def all_outputs(wildcards):
+    outputs = [
+        RESULTS / "buildings.csv",
+        RESULTS / "evaluation/wwr.json",
+        RESULTS / "report/wwr_histogram.png",
+    ]
+    if config["preview"]["n"] > 0:
+        outputs.append(RESULTS / "previews/train")
+    if config["analysis"]["overlays"]:
+        outputs.append(RESULTS / "report/overlays")
+    return outputs

@@ -1,0 +1,58 @@
+# Data stage: demo data (optional) -> COCO datasets -> previews.
+
+
+checkpoint demo_data:
+    output:
+        train=DEMO / "train/via_region_data.json",
+        val=DEMO / "val/via_region_data.json",
+        tagged=DEMO / "photos/tagged.json",
+        truth=DEMO / "truth.csv",
+    params:
+        out=DEMO,
+        demo=config["demo"],
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "demo_data.log",
+    shell:
+        "facade-wwr demo-data {params.out} --train {params.demo[train]} --val {params.demo[val]}"
+        " --photos {params.demo[photos]} --seed {params.demo[seed]} --size {params.demo[size]} 2> {log}"
+
+
+rule via2coco:
+    input:
+        via_inputs,
+    output:
+        coco=RESULTS / "coco/{split}.json",
+        summary=RESULTS / "coco/{split}.summary.json",
+    params:
+        sources=via2coco_args,
+        classes=",".join(config["data"]["classes"]),
+        attribute=config["data"]["class_attribute"],
+        flags=" ".join(
+            flag
+            for flag, on in (("--keep-empty", config["data"]["keep_empty"]), ("--strict", config["data"]["strict"]))
+            if on
+        ),
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "via2coco_{split}.log",
+    shell:
+        "facade-wwr via2coco {params.sources} --out {output.coco} --classes '{params.classes}'"
+        " --class-attribute '{params.attribute}' {params.flags} > {log} 2>&1"
+
+
+rule preview:
+    input:
+        RESULTS / "coco/{split}.json",
+    output:
+        directory(RESULTS / "previews/{split}"),
+    params:
+        n=config["preview"]["n"],
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "preview_{split}.log",
+    shell:
+        "facade-wwr preview --coco {input} --out {output} -n {params.n} 2> {log}"

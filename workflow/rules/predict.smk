@@ -1,0 +1,27 @@
+# Prediction stage: one GPU job per shard of photos; the model is loaded once per shard.
+
+
+rule predict:
+    input:
+        model=RESULTS / "model/model.pt",
+        photos=shard_photos,
+    output:
+        directory(RESULTS / "predictions/{shard}"),
+    params:
+        batch_size=config["predict"]["batch_size"],
+        min_score=config["predict"]["min_score"],
+        npz="--npz" if config["predict"]["npz"] else "",
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "predict/{shard}.log",
+    benchmark:
+        BENCHMARKS / "predict/{shard}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=120,
+    shell:
+        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} {params.npz} {input.photos} 2> {log}"

@@ -1,0 +1,34 @@
+# Report stage: figures for `snakemake --report report.html` (metrics, loss curve, histogram, overlays).
+
+
+rule wwr_histogram:
+    input:
+        RESULTS / "buildings.parquet",
+    output:
+        report(RESULTS / "report/wwr_histogram.png", category="Buildings", caption="../report/histogram.rst"),
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "wwr_histogram.log",
+    script:
+        "../scripts/wwr_histogram.py"
+
+
+rule sample_overlays:
+    input:
+        overlays=lambda wildcards: expand(RESULTS / "overlays/{shard}", shard=shards()),
+    output:
+        report(
+            directory(RESULTS / "report/overlays"),
+            patterns=["{name}.jpg"],
+            category="Overlays",
+            caption="../report/overlays.rst",
+        ),
+    params:
+        n=8,
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "sample_overlays.log",
+    script:
+        "../scripts/sample_overlays.py"

@@ -1,0 +1,45 @@
+# Training stage: COCO datasets -> model (GPU when available) with COCO evaluation on val.
+
+
+localrules:
+    train_settings,
+
+
+rule train_settings:
+    output:
+        RESULTS / "model/train-config.yaml",
+    params:
+        sections={"model": config["model"], "train": config["train"]},
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "train_settings.log",
+    script:
+        "../scripts/write_settings.py"
+
+
+rule train:
+    input:
+        train=RESULTS / "coco/train.json",
+        val=RESULTS / "coco/val.json",
+        settings=RESULTS / "model/train-config.yaml",
+    output:
+        model=RESULTS / "model/model.pt",
+        metrics=report(RESULTS / "model/metrics.json", category="Model", caption="../report/metrics.rst"),
+        loss=report(RESULTS / "model/loss.png", category="Model", caption="../report/loss.rst"),
+    params:
+        out=RESULTS / "model",
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "train.log",
+    benchmark:
+        BENCHMARKS / "train.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=360,
+    shell:
+        "facade-wwr train --train {input.train} --val {input.val} --config {input.settings}"
+        " --out {params.out} 2> {log}"
