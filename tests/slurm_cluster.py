@@ -88,9 +88,18 @@ def slurm_cluster(root: Path, mem_mb: int = 16000) -> Iterator[dict[str, str]]:
     m = root / "munge"
     try:
         subprocess.run(
-            [_sbin("munged"), f"--key-file={key}", f"--socket={m}/munge.socket", f"--pid-file={m}/munged.pid",
-             f"--log-file={m}/munged.log", f"--seed-file={m}/seed", "--force"],
-            check=True, capture_output=True, text=True,
+            [
+                _sbin("munged"),
+                f"--key-file={key}",
+                f"--socket={m}/munge.socket",
+                f"--pid-file={m}/munged.pid",
+                f"--log-file={m}/munged.log",
+                f"--seed-file={m}/seed",
+                "--force",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         subprocess.run([_sbin("slurmctld"), "-f", str(conf)], check=True, env=env, capture_output=True, text=True)
         subprocess.run([_sbin("slurmd"), "-f", str(conf)], check=True, env=env, capture_output=True, text=True)

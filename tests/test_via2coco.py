@@ -119,10 +119,14 @@ def test_shapes_rect_circle_ellipse_polyline_point(tmp_path: Path, capsys: pytes
     regions = [
         {"shape_attributes": {"name": "rect", "x": 5, "y": 5, "width": 10, "height": 8}, "region_attributes": w},
         {"shape_attributes": {"name": "circle", "cx": 30, "cy": 20, "r": 6}, "region_attributes": w},
-        {"shape_attributes": {"name": "ellipse", "cx": 45, "cy": 30, "rx": 8, "ry": 4, "theta": 0.3},
-         "region_attributes": w},
-        {"shape_attributes": {"name": "polyline", "all_points_x": [1, 5, 9], "all_points_y": [1, 5, 1]},
-         "region_attributes": w},
+        {
+            "shape_attributes": {"name": "ellipse", "cx": 45, "cy": 30, "rx": 8, "ry": 4, "theta": 0.3},
+            "region_attributes": w,
+        },
+        {
+            "shape_attributes": {"name": "polyline", "all_points_x": [1, 5, 9], "all_points_y": [1, 5, 1]},
+            "region_attributes": w,
+        },
         {"shape_attributes": {"name": "point", "cx": 30, "cy": 20}, "region_attributes": {"tagged_id": "id_9"}},
     ]
     via = via_export(tmp_path, {"a.jpg": regions})
@@ -134,9 +138,7 @@ def test_shapes_rect_circle_ellipse_polyline_point(tmp_path: Path, capsys: pytes
     assert abs(areas[1] - np.pi * 36) < 10  # circle of radius 6
     assert abs(areas[2] - np.pi * 32) < 10  # ellipse 8 x 4
     assert len(areas) == 3  # polyline and point are no annotations
-    assert coco["tagged_points"] == [
-        {"file_name": "a.jpg", "tagged_id": "id_9", "x": 30.0, "y": 20.0, "via_region": 4}
-    ]
+    assert coco["tagged_points"] == [{"file_name": "a.jpg", "tagged_id": "id_9", "x": 30.0, "y": 20.0, "via_region": 4}]
     assert "region 3: polyline is an open line" in capsys.readouterr().err
 
 
@@ -237,10 +239,14 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(
     elif setup == "subfolder_name":
         via_export(tmp_path, {"sub/a.jpg": [WINDOW]})
     elif setup == "listed_twice":
-        via.write_text(json.dumps({
-            "a.jpg1": {"filename": "a.jpg", "size": 1, "regions": [WINDOW], "file_attributes": {}},
-            "a.jpg2": {"filename": "a.jpg", "size": 2, "regions": [WINDOW], "file_attributes": {}},
-        }))
+        via.write_text(
+            json.dumps(
+                {
+                    "a.jpg1": {"filename": "a.jpg", "size": 1, "regions": [WINDOW], "file_attributes": {}},
+                    "a.jpg2": {"filename": "a.jpg", "size": 2, "regions": [WINDOW], "file_attributes": {}},
+                }
+            )
+        )
     rc, out = convert(tmp_path, via)
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1
@@ -296,8 +302,17 @@ def test_several_sources_merge_and_duplicates_are_an_error(tmp_path: Path, capsy
 @pytest.mark.realdata
 def test_real_data_set(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     train = tmp_path / "train.json"
-    rc = main(["via2coco", "--via", str(real_data / "train/via_region_data.json"),
-               "--images", str(real_data / "train"), "--out", str(train)])
+    rc = main(
+        [
+            "via2coco",
+            "--via",
+            str(real_data / "train/via_region_data.json"),
+            "--images",
+            str(real_data / "train"),
+            "--out",
+            str(train),
+        ]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     summary = json.loads((tmp_path / "train.summary.json").read_text())
@@ -319,8 +334,20 @@ def test_real_data_set(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFi
         assert coco.annToMask(ann).sum() == ann["area"]
 
     val = tmp_path / "val.json"
-    assert main(["via2coco", "--via", str(real_data / "val/via_region_data.json"),
-                 "--images", str(real_data / "val"), "--out", str(val)]) == 0
+    assert (
+        main(
+            [
+                "via2coco",
+                "--via",
+                str(real_data / "val/via_region_data.json"),
+                "--images",
+                str(real_data / "val"),
+                "--out",
+                str(val),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "val.summary.json").read_text())
     assert summary["annotations"] == {"window": 86, "building": 13}
     assert summary["tagged_points"] == 6 and summary["skipped_regions"] == []

@@ -33,15 +33,30 @@ def default_config() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
-              timeout: int = 1800) -> subprocess.CompletedProcess[str]:
-    """Run snakemake from the test's Python environment in ``workdir``; output captured as text."""
+def snakemake(
+    workdir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: int = 1800,
+    new_session: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run snakemake from the test's Python environment in ``workdir``; output captured as text.
+
+    ``new_session`` puts snakemake and its jobs in a process group of their own, so that a test can kill
+    the whole run without killing pytest.
+    """
     bin_dir = str(Path(sys.executable).parent)
     full_env = {**os.environ, **(env or {})}
     full_env["PATH"] = bin_dir + os.pathsep + full_env.get("PATH", "")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
-        cwd=workdir, env=full_env, text=True, capture_output=True, timeout=timeout,
+        cwd=workdir,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        start_new_session=new_session,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -56,7 +71,7 @@ def jobs_run(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
         start = next(i for i, line in enumerate(lines) if line.strip().startswith("Job stats:"))
     except StopIteration:
         return counts
-    for line in lines[start + 3:]:
+    for line in lines[start + 3 :]:
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
             break

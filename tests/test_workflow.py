@@ -1,0 +1,166 @@
+"""End-to-end runs of the Snakemake workflow on a tiny demo: outputs, incremental reruns, faults, lint."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.workflow_utils import copy_workflow, default_config, jobs_run, snakemake
+
+
+def tiny_config() -> dict:
+    config = default_config()
+    config["demo"].update(train=6, val=3, photos=6, seed=1, size=128)
+    config["preview"]["n"] = 2
+    config["predict"].update(shard_size=2, batch_size=2)
+    config["train"].update(max_iter=2, ims_per_batch=2)
+    return config
+
+
+def test_lint_reports_nothing() -> None:
+    proc = snakemake(Path(__file__).resolve().parents[1], "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_a_wrong_config_key_or_type_stops_before_any_job(tmp_path: Path) -> None:
+    config = tiny_config()
+    config["analysis"]["score_treshold"] = 0.5
+    copy_workflow(tmp_path, config)
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0 and "score_treshold" in proc.stdout + proc.stderr
+    config = tiny_config()
+    config["predict"]["shard_size"] = "many"
+    copy_workflow(tmp_path, config)
+    proc = snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0 and "shard_size" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results" / "demo").exists()
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"), tiny_config())
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.mark.slow
+def test_complete_run_writes_every_output(complete_run: Path) -> None:
+    results = complete_run / "results"
+    table = pd.read_csv(results / "buildings.csv", keep_default_na=False)
+    assert list(table.columns[:8]) == [
+        "file_name",
+        "id",
+        "tagged_id",
+        "tagged_id_coords",
+        "category",
+        "pixel_area",
+        "building_area_perc_of_image",
+        "window_percentage",
+    ]
+    assert (results / "buildings.parquet").is_file()
+    photos = sorted(p.name for p in (results / "demo" / "photos").glob("*") if p.suffix != ".json")
+    assert set(table["file_name"]) <= set(photos)
+    for name in (
+        "model/model.pt",
+        "model/metrics.json",
+        "model/loss.png",
+        "evaluation/wwr.json",
+        "evaluation/wwr_scatter.png",
+        "report/wwr_histogram.png",
+        "coco/train.json",
+        "coco/val.json",
+    ):
+        assert (results / name).is_file(), name
+    predictions = sorted(p.name for p in (results / "predictions").glob("*/*.parquet"))
+    assert len(predictions) == len(photos)
+    assert len(list((results / "previews" / "train").iterdir())) == 2
+    overlays = list((results / "overlays").glob("*/*"))
+    assert len(overlays) == len(photos)
+    for log in ("train.log", "merge.log", "via2coco_train.log"):
+        assert (complete_run / "logs" / log).is_file()
+
+
+def change_photo(path: Path) -> None:
+    pixels = np.asarray(Image.open(path).convert("RGB")).copy()
+    pixels[:10, :10] = 255 - pixels[:10, :10]
+    Image.fromarray(pixels).save(path)
+
+
+@pytest.mark.slow
+def test_incremental_reruns(complete_run: Path) -> None:
+    run = complete_run
+    assert jobs_run(snakemake(run, "--cores", "2")) == {}, "a rerun with nothing changed must do nothing"
+
+    photos = sorted(p for p in (run / "results" / "demo" / "photos").iterdir() if p.suffix != ".json")
+    change_photo(photos[0])
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("predict") == 1 and ran.get("analyze") == 1 and ran.get("merge") == 1, ran
+    assert "train" not in ran and "predict_val" not in ran
+
+    Image.open(photos[1]).save(photos[1].with_name("added_photo.png"))
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("predict") == 1 and ran.get("analyze") == 1 and ran.get("merge") == 1, ran
+    assert "train" not in ran
+
+    config_path = run / "config" / "config.yaml"
+    config = config_path.read_text()
+    config_path.write_text(config.replace("score_threshold: 0.7", "score_threshold: 0.5"))
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert "train" not in ran and "predict" not in ran and "predict_val" not in ran, ran
+    assert ran.get("analyze", 0) >= 2 and ran.get("merge") == 1 and ran.get("evaluate") == 1, ran
+
+    config_path.write_text(config_path.read_text().replace("max_iter: 2", "max_iter: 3"))
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("train") == 1 and ran.get("predict_val") == 1 and ran.get("merge") == 1, ran
+    assert ran.get("predict") == ran.get("analyze") >= 2, ran
+    assert jobs_run(snakemake(run, "--cores", "2")) == {}
+
+
+SHIM = """#!{python}
+# Test shim for facade-wwr: fails (or dies half-way) for one shard, runs the real command otherwise.
+import os, sys
+args = sys.argv[1:]
+if args[:1] == ["analyze"] and "{shard}" in " ".join(args):
+    if "{mode}" == "kill":
+        out = args[args.index("--out") + 1]
+        open(out, "w").write("half a table")
+        os.killpg(os.getpgid(0), 9)  # the whole run dies: snakemake, its jobs, this one
+    sys.exit(3)
+from facade_wwr.cli import main
+sys.exit(main(args))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["fail", "kill"])
+def test_a_failed_or_killed_shard_is_redone_and_nothing_else(complete_run: Path, tmp_path: Path, mode: str) -> None:
+    run = complete_run
+    shard = sorted(p.stem for p in (run / "results" / "analysis").glob("*.parquet"))[0]
+    shim_dir = tmp_path / "bin"
+    shim_dir.mkdir()
+    shim = shim_dir / "facade-wwr"
+    shim.write_text(SHIM.format(python=sys.executable, shard=shard, mode=mode))
+    shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+    (run / "results" / "analysis" / f"{shard}.parquet").unlink()  # forces that shard's analysis
+    env = {"PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = snakemake(run, "--cores", "1", "--keep-going", env=env, check=False, new_session=True)
+    assert proc.returncode != 0
+    table_path = run / "results" / "analysis" / f"{shard}.parquet"
+    if mode == "fail":
+        assert not table_path.exists(), "a failed job's output must be removed"
+    else:
+        assert table_path.read_text() == "half a table"
+        snakemake(run, "--unlock")  # a killed run leaves its lock behind
+        proc = snakemake(run, "--cores", "2", check=False)
+        assert proc.returncode != 0 and "incomplete" in (proc.stdout + proc.stderr).lower()
+    ran = jobs_run(snakemake(run, "--cores", "2", "--rerun-incomplete"))
+    assert ran.get("analyze") == 1 and ran.get("merge") == 1 and "predict" not in ran, ran
+    table = pd.read_parquet(run / "results" / "analysis" / f"{shard}.parquet")
+    assert "window_percentage" in table.columns
