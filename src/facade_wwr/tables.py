@@ -215,5 +215,6 @@ def merge(paths: Sequence[str | Path]) -> Merged:
             elsewhere[(row["file_name"], row["tagged_id"], int(row["via_region"]))] = row
         tagged = tagged or bool(info.tagged)
     missing = [dict(row, reason=NO_PREDICTION) for key, row in elsewhere.items() if key[0] not in owner]
-    table = sort(pd.concat(frames, ignore_index=True)) if frames and any(len(f) for f in frames) else empty()
+    nonempty = [f for f in frames if len(f)]
+    table = sort(pd.concat(nonempty, ignore_index=True)) if nonempty else empty()
     return Merged(conform(table), sorted(owner), unmatched + missing, tagged)

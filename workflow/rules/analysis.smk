@@ -7,11 +7,11 @@ rule analyze:
         tagged=tagged_input,
     output:
         table=RESULTS / "analysis/{shard}.parquet",
-        unmatched=RESULTS / "analysis/{shard}.unmatched.csv",
         overlays=directory(RESULTS / "overlays/{shard}") if config["analysis"]["overlays"] else [],
     params:
         threshold=config["analysis"]["score_threshold"],
-        tagged=lambda wildcards, input: f"--tagged '{input.tagged}'" if input.tagged else "",
+        # a shard sees only its photos: points on other photos are left to merge (--tagged-scope inputs)
+        tagged=lambda wildcards, input: f"--tagged '{input.tagged}' --tagged-scope inputs" if input.tagged else "",
         overlays=lambda wildcards, output: (
             f"--overlays {output.overlays} --photos '{config['predict']['images']}'" if output.overlays else ""
         ),
@@ -24,7 +24,7 @@ rule analyze:
         mem_mb=4000,
         runtime=60,
     shell:
-        "facade-wwr analyze {input.predictions}/*.parquet --out {output.table} --unmatched {output.unmatched}"
+        "facade-wwr analyze {input.predictions}/*.parquet --out {output.table}"
         " --score-threshold {params.threshold} {params.tagged} {params.overlays} 2> {log}"
 
 
@@ -34,6 +34,9 @@ rule merge:
     output:
         csv=report(RESULTS / "buildings.csv", category="Buildings", caption="../report/buildings.rst"),
         parquet=RESULTS / "buildings.parquet",
+        unmatched=RESULTS / "buildings.unmatched.csv" if config["predict"]["tagged"] else [],
+    params:
+        unmatched=lambda wildcards, output: f"--unmatched {output.unmatched}" if output.unmatched else "",
     conda:
         "../envs/facade-wwr.yaml"
     log:
@@ -42,7 +45,7 @@ rule merge:
         mem_mb=4000,
         runtime=30,
     shell:
-        "facade-wwr merge {input.tables} --out {output.csv} 2> {log}"
+        "facade-wwr merge {input.tables} --out {output.csv} {params.unmatched} 2> {log}"
 
 
 rule predict_val:

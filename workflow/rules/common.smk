@@ -77,10 +77,6 @@ def shard_tables(wildcards):
     return expand(RESULTS / "analysis/{shard}.parquet", shard=shards())
 
 
-def shard_unmatched(wildcards):
-    return expand(RESULTS / "analysis/{shard}.unmatched.csv", shard=shards())
-
-
 def tagged_input(wildcards):
     tagged = config["predict"].get("tagged")
     return [tagged] if tagged else []

@@ -1,0 +1,84 @@
+"""facade-wwr analyze: prediction files -> building table (+ unmatched tagged points, optional overlays)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facade_wwr.errors import UserError, Warnings
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("predictions", nargs="+", metavar="PRED.parquet", help="per-photo prediction files")
+    p.add_argument("--out", required=True, metavar="TABLE.parquet", help="building table to write (Parquet)")
+    p.add_argument("--tagged", metavar="VIA_JSON", help="VIA file whose point regions carry a tagged_id")
+    p.add_argument(
+        "--unmatched",
+        metavar="CSV",
+        help="where to list tagged points that matched no building (default: <out stem>.unmatched.csv)",
+    )
+    p.add_argument(
+        "--tagged-scope",
+        choices=("all", "inputs"),
+        default="all",
+        help="all: also report points on photos with no prediction file among the inputs (default); "
+        "inputs: leave those to 'merge' (for runs that see one shard of the photos)",
+    )
+    p.add_argument(
+        "--score-threshold", type=float, default=0.7, help="keep instances scoring at least this (default: 0.7)"
+    )
+    p.add_argument("--overlays", metavar="DIR", help="draw masks, IDs and window percentages on each photo here")
+    p.add_argument("--photos", metavar="DIR", help="folder of the photos (needed with --overlays)")
+    p.add_argument(
+        "--overlay-format", choices=("jpg", "png"), default="jpg", help="overlay image format (default: jpg)"
+    )
+    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facade_wwr import analysis, tables
+
+    if args.overlays and not args.photos:
+        raise UserError("--overlays needs --photos DIR (the folder holding the photos)")
+    out = Path(args.out)
+    if out.suffix.lower() != ".parquet":
+        raise UserError(f"--out {out}: the building table is written as Parquet, give a .parquet path")
+    warnings = Warnings(strict=args.strict)
+    on_photo = None
+    if args.overlays:
+        on_photo = overlay_writer(args.overlays, args.photos, args.overlay_format)
+    result = analysis.analyze_files(
+        args.predictions,
+        threshold=args.score_threshold,
+        tagged=args.tagged,
+        tagged_scope=args.tagged_scope,
+        warnings=warnings,
+        on_photo=on_photo,
+    )
+    tables.write(out, result.table, result.info)
+    if args.tagged or args.unmatched:  # an explicit --unmatched is always written (header only without points)
+        tables.write_unmatched(args.unmatched or tables.unmatched_path(out), result.report)
+    print(
+        f"{out}: {len(result.table)} buildings on {len(result.info.photos)} photos"
+        + (f", {len(result.report)} unmatched tagged points" if args.tagged else "")
+    )
+    return 0
+
+
+def overlay_writer(folder: str, photos: str, fmt: str):
+    """A callback drawing one photo's overlay right after its analysis (one photo in memory at a time)."""
+    from facade_wwr import drawing
+    from facade_wwr.images import open_image, safe_image_path
+
+    def write(result) -> None:
+        pred = result.pred
+        path = safe_image_path(photos, pred.image, str(result.source))
+        photo = open_image(path)
+        if photo.size != (pred.width, pred.height):
+            raise UserError(
+                f"{path}: photo is {photo.width}x{photo.height} but {result.source} was predicted "
+                f"on {pred.width}x{pred.height}"
+            )
+        drawing.save(drawing.draw_analysis(photo, result), drawing.output_path(folder, pred.image, fmt), fmt)
+
+    return write

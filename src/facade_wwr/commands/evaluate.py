@@ -1,0 +1,38 @@
+"""facade-wwr evaluate: predicted window percentages against annotated ground truth (JSON + scatter plot)."""
+
+from __future__ import annotations
+
+import argparse
+
+from facade_wwr.errors import Warnings
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coco", required=True, metavar="GT.json", help="COCO file of annotated photos (ground truth)")
+    p.add_argument("--pred-dir", required=True, metavar="DIR", help="folder of <photo stem>.parquet prediction files")
+    p.add_argument("--out", required=True, metavar="METRICS.json", help="metrics to write")
+    p.add_argument("--plot", metavar="SCATTER.png", help="scatter plot of predicted vs true window percentage")
+    p.add_argument(
+        "--score-threshold", type=float, default=0.7, help="keep instances scoring at least this (default: 0.7)"
+    )
+    p.add_argument(
+        "--iou-threshold", type=float, default=0.5, help="mask IoU needed to match two buildings (default: 0.5)"
+    )
+    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facade_wwr import evaluation
+    from facade_wwr.errors import UserError
+    from facade_wwr.fileio import write_json
+
+    if not 0.0 < args.iou_threshold <= 1.0:
+        raise UserError(f"--iou-threshold {args.iou_threshold}: give a number in (0, 1]")
+    metrics, pairs = evaluation.evaluate(
+        args.coco, args.pred_dir, args.score_threshold, args.iou_threshold, Warnings(strict=args.strict)
+    )
+    if args.plot:
+        evaluation.plot(pairs, metrics, args.plot)
+    write_json(args.out, metrics)
+    print(evaluation.format_summary(metrics))
+    return 0

@@ -1,0 +1,41 @@
+"""facade-wwr merge: building tables -> one CSV plus a Parquet twin (and the unmatched tagged points)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facade_wwr.errors import UserError, Warnings
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("tables", nargs="*", metavar="TABLE.parquet", help="building tables written by 'analyze'")
+    p.add_argument("--out", required=True, metavar="CSV", help="merged CSV; the Parquet twin goes beside it")
+    p.add_argument(
+        "--unmatched",
+        metavar="CSV",
+        help="where to list tagged points that matched no building, when the tables were analysed with "
+        "--tagged (default: <out stem>.unmatched.csv)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from facade_wwr import tables
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".csv":
+        raise UserError(f"--out {out}: give a .csv path (the Parquet twin is written beside it)")
+    merged = tables.merge(args.tables)
+    tables.write_csv(out, merged.table)
+    tables.write(tables.parquet_twin(out), merged.table, tables.TableInfo(photos=merged.photos))
+    summary = f"{out}: {len(merged.table)} buildings on {len(merged.photos)} photos"
+    if merged.tagged or args.unmatched:
+        warnings = Warnings()
+        for row in merged.unmatched:
+            if row["reason"] == tables.NO_PREDICTION:
+                warnings.warn(f"image {row['file_name']}: tagged point {row['tagged_id']} has no prediction file")
+        path = args.unmatched or tables.unmatched_path(out)
+        tables.write_unmatched(path, merged.unmatched)
+        summary += f", {len(merged.unmatched)} unmatched tagged points ({path})"
+    print(summary)
+    return 0

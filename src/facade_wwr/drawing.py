@@ -1,0 +1,265 @@
+"""Drawing masks and labels on photos: analysis overlays and ground-truth previews share this code.
+
+Masks are painted translucently, one colour family per class (buildings warm, windows cool), each
+instance a slightly different shade so that neighbours stay apart. Work is done on each mask's bounding
+box only. Text uses Pillow's own scalable default font (Pillow >= 10.1), sized from the photo, on a dark
+translucent box, so labels stay legible on a 256 px demo image and on a 4000 px photo alike.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pycocotools import mask as mask_utils
+
+from facade_wwr.fileio import atomic_path
+
+if TYPE_CHECKING:
+    from facade_wwr.analysis import PhotoResult
+
+#: Colour families, one per class index (window 0: cool, building 1: warm, then others).
+FAMILIES: tuple[tuple[tuple[int, int, int], ...], ...] = (
+    ((0, 200, 255), (40, 120, 255), (0, 255, 200), (120, 160, 255)),  # cyan / blue
+    ((255, 150, 0), (255, 80, 40), (255, 210, 0), (230, 60, 120)),  # orange / red / yellow
+    ((120, 220, 60), (40, 170, 90), (190, 240, 80), (80, 200, 140)),  # greens
+    ((200, 80, 255), (150, 60, 200), (255, 120, 255), (120, 90, 255)),  # purples
+)
+WINDOW_FAMILY, BUILDING_FAMILY = 0, 1
+MASK_ALPHA = 0.45
+IMAGE_FORMATS = {"jpg": ("JPEG", ".jpg"), "png": ("PNG", ".png")}
+
+
+def colour(family: int, index: int) -> tuple[int, int, int]:
+    """The ``index``-th shade of a colour family (families repeat past the last)."""
+    shades = FAMILIES[family % len(FAMILIES)]
+    return shades[index % len(shades)]
+
+
+def font_size(width: int, height: int, scale: float = 1.0) -> int:
+    """Label size in pixels: about 2.8 % of the photo's shorter side, never below 11 px."""
+    return max(11, round(0.028 * min(width, height) * scale))
+
+
+def load_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled scalable font at ``size`` pixels (no download, no system font needed)."""
+    return ImageFont.load_default(size=size)
+
+
+def mask_box(rle: dict) -> tuple[int, int, int, int] | None:
+    """Integer pixel box ``(x0, y0, x1, y1)`` (exclusive ends) of an RLE mask, from its runs; None if empty."""
+    x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+    if w <= 0 or h <= 0:
+        return None
+    return int(x), int(y), int(x + w), int(y + h)
+
+
+def paint(
+    pixels: np.ndarray,
+    rle: dict,
+    rgb: tuple[int, int, int],
+    alpha: float = MASK_ALPHA,
+    outline: int = 0,
+    anchor: bool = False,
+) -> tuple[int, int] | None:
+    """Blend one mask into ``pixels`` (H, W, 3 uint8, in place) inside the mask's box.
+
+    ``outline`` > 0 draws the mask's border that many pixels wide at full colour. With ``anchor``, return
+    the most interior pixel ``(x, y)`` of the mask (where a label reads best), else None.
+    """
+    box = mask_box(rle)
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    m = mask_utils.decode(rle)[y0:y1, x0:x1].astype(bool)
+    crop = pixels[y0:y1, x0:x1]
+    colour_arr = np.asarray(rgb, dtype=np.float32)
+    crop[m] = (crop[m].astype(np.float32) * (1.0 - alpha) + colour_arr * alpha).astype(np.uint8)
+    if outline > 0 or anchor:
+        import cv2
+
+        padded = np.pad(m, 1).astype(np.uint8)
+        if outline > 0:
+            inner = cv2.erode(padded, np.ones((2 * outline + 1, 2 * outline + 1), np.uint8))[1:-1, 1:-1]
+            crop[m & ~inner.astype(bool)] = np.asarray(rgb, dtype=np.uint8)
+        if anchor:
+            dist = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+            r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+            return x0 + int(c), y0 + int(r)
+    return None
+
+
+def draw_label(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    size: tuple[int, int],
+) -> None:
+    """White text centred on ``xy`` over a dark translucent box, kept inside the image."""
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font, align="center")
+    w, h = right - left, bottom - top
+    pad = max(2, round(h * 0.15))
+    x = min(max(xy[0] - w / 2, pad), max(size[0] - w - pad, pad))
+    y = min(max(xy[1] - h / 2, pad), max(size[1] - h - pad, pad))
+    draw.rectangle((x - pad, y - pad, x + w + pad, y + h + pad), fill=(0, 0, 0, 160))
+    draw.multiline_text((x - left, y - top), text, fill=(255, 255, 255, 255), font=font, align="center")
+
+
+def building_label(building_id: str, window_percentage: float) -> str:
+    """What an overlay writes on a building: its ID and window percentage (in %, one decimal)."""
+    return f"{building_id}\n{100.0 * window_percentage:.1f}%"
+
+
+def draw_analysis(photo: Image.Image, result: PhotoResult) -> Image.Image:
+    """The photo with kept buildings and windows painted, each building labelled with ID and percentage.
+
+    Buildings are painted back to front (lowest score first), windows on top of them.
+    """
+    pixels = np.array(photo.convert("RGB"))
+    width, height = photo.size
+    inst = result.instances
+    outline = max(1, round(min(width, height) / 500))
+    anchors: list[tuple[int, int] | None] = [None] * len(inst.building_rles)
+    for i in reversed(range(len(inst.building_rles))):
+        anchors[i] = paint(pixels, inst.building_rles[i], colour(BUILDING_FAMILY, i), outline=outline, anchor=True)
+    for j, rle in enumerate(inst.window_rles):
+        paint(pixels, rle, colour(WINDOW_FAMILY, j))
+    image = Image.fromarray(pixels).convert("RGBA")
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = load_font(font_size(width, height))
+    rows = list(zip(result.table.itertuples(index=False), anchors))
+    for row, xy in reversed(rows):  # the front building's label last, on top
+        if xy is not None:
+            draw_label(draw, xy, building_label(row.id, row.window_percentage), font, image.size)
+    return Image.alpha_composite(image, layer).convert("RGB")
+
+
+def draw_instances(
+    photo: Image.Image,
+    rles: Sequence[dict],
+    class_ids: Sequence[int],
+    class_names: Sequence[str],
+) -> Image.Image:
+    """Ground-truth preview: masks painted per class family, class names on instances they fit in, a legend.
+
+    Larger instances are painted first so that small ones (windows) stay visible on top.
+    """
+    pixels = np.array(photo.convert("RGB"))
+    width, height = photo.size
+    outline = max(1, round(min(width, height) / 500))
+    boxes = [mask_box(r) for r in rles]
+    sizes = [0 if b is None else (b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
+    order = sorted(range(len(rles)), key=lambda k: -sizes[k])
+    anchors: dict[int, tuple[int, int] | None] = {}
+    for k in order:
+        anchors[k] = paint(pixels, rles[k], colour(class_ids[k], k), outline=outline, anchor=True)
+    image = Image.fromarray(pixels).convert("RGBA")
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    small = load_font(font_size(width, height, 0.6))
+    for k in order:
+        box, xy = boxes[k], anchors[k]
+        name = class_names[class_ids[k]] if 0 <= class_ids[k] < len(class_names) else str(class_ids[k])
+        if box is None or xy is None:
+            continue
+        left, top, right, bottom = draw.textbbox((0, 0), name, font=small)
+        if right - left <= box[2] - box[0] and bottom - top <= box[3] - box[1]:
+            draw_label(draw, xy, name, small, image.size)
+    draw_legend(draw, class_ids, class_names, load_font(font_size(width, height)))
+    return Image.alpha_composite(image, layer).convert("RGB")
+
+
+def draw_legend(
+    draw: ImageDraw.ImageDraw,
+    class_ids: Sequence[int],
+    class_names: Sequence[str],
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+) -> None:
+    """Top-left legend: a swatch of each class's colour family, its name and its instance count."""
+    counts = {c: 0 for c in range(len(class_names))}
+    for c in class_ids:
+        counts[c] = counts.get(c, 0) + 1
+    lines = [(c, f"{class_names[c] if c < len(class_names) else c}: {n}") for c, n in sorted(counts.items())]
+    left, top, right, bottom = draw.textbbox((0, 0), "Ag", font=font)
+    line_h = bottom - top
+    pad = max(2, round(line_h * 0.3))
+    width = max(draw.textbbox((0, 0), text, font=font)[2] for _, text in lines) + line_h + 3 * pad
+    draw.rectangle((0, 0, width, pad + len(lines) * (line_h + pad)), fill=(0, 0, 0, 170))
+    for i, (c, text) in enumerate(lines):
+        y = pad + i * (line_h + pad)
+        draw.rectangle((pad, y, pad + line_h, y + line_h), fill=(*colour(c, 0), 255))
+        draw.text((2 * pad + line_h, y - top), text, fill=(255, 255, 255, 255), font=font)
+
+
+def output_path(folder: str | Path, image_name: str, fmt: str) -> Path:
+    """``folder/<photo stem>.jpg`` (or ``.png``)."""
+    return Path(folder) / (Path(image_name).stem + IMAGE_FORMATS[fmt][1])
+
+
+def save(image: Image.Image, path: str | Path, fmt: str = "jpg") -> None:
+    """Write an image atomically as JPEG (quality 90) or PNG."""
+    pil_format, _ = IMAGE_FORMATS[fmt]
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=pil_format, **({"quality": 90} if pil_format == "JPEG" else {}))
+
+
+def sample_images(images: Sequence[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` images (all when ``n`` is 0 or too large), the same for the same seed, in file-name order."""
+    ordered = sorted(images, key=lambda im: im["file_name"])
+    if n <= 0 or n >= len(ordered):
+        return ordered
+    return [ordered[i] for i in sorted(random.Random(seed).sample(range(len(ordered)), n))]
+
+
+def annotation_rle(annotation: dict[str, Any], height: int, width: int) -> dict:
+    """The RLE of a COCO annotation's segmentation: polygons, or an RLE (compressed or not)."""
+    from facade_wwr import masks
+
+    seg = annotation["segmentation"]
+    if isinstance(seg, list):
+        return masks.polygons_to_rle(seg, height, width)
+    if isinstance(seg, dict) and isinstance(seg.get("counts"), list):
+        return mask_utils.frPyObjects(seg, height, width)
+    return masks.rle(seg["counts"], height, width)
+
+
+def preview_image(coco_path: str | Path, coco: dict[str, Any], image: dict[str, Any]) -> Image.Image:
+    """One COCO image with its annotations drawn (class families, class names, legend)."""
+    from facade_wwr.coco import class_names, image_path
+    from facade_wwr.errors import UserError
+    from facade_wwr.images import open_image
+
+    path = image_path(coco_path, image)
+    photo = open_image(path)
+    w, h = int(image["width"]), int(image["height"])
+    if photo.size != (w, h):
+        raise UserError(f"{path}: image is {photo.width}x{photo.height} but {coco_path} says {w}x{h}")
+    anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
+    names = class_names(coco)
+    index = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
+    try:
+        rles = [annotation_rle(a, h, w) for a in anns]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{coco_path}: image {image['file_name']}: unreadable segmentation ({e})") from None
+    return draw_instances(photo, rles, [index.get(a["category_id"], -1) for a in anns], names)
+
+
+def write_previews(
+    coco_path: str | Path, out_dir: str | Path, n: int = 8, seed: int = 0, fmt: str = "jpg"
+) -> list[Path]:
+    """Draw ``n`` sampled images of a COCO file into ``out_dir/<stem>.<fmt>``; return the paths written."""
+    from facade_wwr.coco import load_coco
+
+    coco = load_coco(coco_path)
+    written = []
+    for image in sample_images(coco["images"], n, seed):
+        path = output_path(out_dir, image["file_name"], fmt)
+        save(preview_image(coco_path, coco, image), path, fmt)
+        written.append(path)
+    return written
