@@ -87,6 +87,7 @@ def all_outputs(wildcards):
         RESULTS / "buildings.csv",
         RESULTS / "evaluation/wwr.json",
         RESULTS / "report/wwr_histogram.png",
+        RESULTS / "provenance.json",
     ]
     if config["preview"]["n"] > 0:
         outputs.append(RESULTS / "previews/train")

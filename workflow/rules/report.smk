@@ -32,3 +32,19 @@ rule sample_overlays:
         LOGS / "sample_overlays.log",
     script:
         "../scripts/sample_overlays.py"
+
+
+rule provenance:
+    input:
+        model=RESULTS / "model/model.pt",
+        buildings=RESULTS / "buildings.csv",
+    output:
+        RESULTS / "provenance.json",
+    params:
+        config=config,
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "provenance.log",
+    script:
+        "../scripts/provenance.py"
