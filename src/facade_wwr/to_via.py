@@ -1,0 +1,489 @@
+"""Pre-annotation: prediction files -> a VIA 2 file the user corrects instead of drawing from scratch.
+
+Each kept instance mask is traced to one polygon (outer contour of its largest connected part, holes
+filled), simplified within a pixel tolerance, and written the way the training data writes it.
+
+Vertex convention (why the round trip through ``via2coco`` is exact at tolerance 0): ``via2coco``
+maps a VIA vertex ``v`` to the COCO coordinate ``v + 0.5`` and pycocotools rasterises COCO polygons
+half-open: a pixel whose centre lies on a left/top edge is left out, one on a right/bottom edge is
+kept. Integer VIA vertices always land on pixel centres, so the boundary is traced on pixel *corners*
+(the exact outline of the pixel squares) and each corner ``c`` is written as ``v = c - 1``: the
+outline, shifted half a pixel up-left, then runs through the centres of the outside pixels on the
+left/top and of the inside pixels on the right/bottom, and the half-open rule puts every pixel back
+where it was. (Writing the contour of boundary-pixel centres instead loses about one row and one
+column per mask: median window IoU 0.94 instead of 1.0 on the real val set.) Edge midpoints, which
+the tracer emits where it cuts a concave corner, are rounded up. Vertices are clipped to the image,
+so a mask touching the left or top border loses that one column or row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from facade_wwr import DEFAULT_CLASSES, masks, predictions
+from facade_wwr.errors import UserError, Warnings
+from facade_wwr.fileio import write_text
+from facade_wwr.images import image_size, safe_image_path
+from facade_wwr.via import polygon_problem, read_via, ticked_classes
+
+CLASS_STYLES = ("checkbox", "radio")
+SCORE_ATTRIBUTE = "score"
+TAGGED_ATTRIBUTE = "tagged_id"
+#: VIA's convention for files it cannot size (added by URL): the key is ``<filename>-1``.
+UNKNOWN_SIZE = -1
+VIA_VERSION = "2.0.10"
+
+
+# ---------------------------------------------------------------------------------------------------
+# RLE -> cropped mask
+
+
+def rle_runs(counts: str) -> np.ndarray:
+    """Run lengths of a COCO compressed RLE string (pycocotools' ``rleFrString``, in Python).
+
+    Decoding the runs ourselves lets :func:`decode_crop` fill only the mask's bounding box instead of
+    the whole photo (a 4000x3000 photo is 12 MB per instance when decoded in full).
+    """
+    runs: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x, k, more = 0, 0, True
+        while more:
+            if p >= n:
+                raise ValueError("truncated RLE string")
+            c = ord(counts[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return np.asarray(runs, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A mask's bounding-box crop and where it sits in the photo."""
+
+    mask: np.ndarray  # bool (h, w)
+    x0: int
+    y0: int
+
+
+def decode_crop(counts: str, height: int, width: int) -> Crop | None:
+    """Decode an RLE mask into its bounding-box crop only; None for an empty mask.
+
+    The crop comes from the runs themselves, not from the prediction's box, so a mask that spills
+    over its box is never cut. Raises ValueError when the runs do not add up to ``height * width``.
+    """
+    runs = rle_runs(counts)
+    if (runs < 0).any() or int(runs.sum()) != height * width:
+        raise ValueError(f"RLE does not describe a {width}x{height} mask")
+    ends = np.cumsum(runs)
+    starts = ends - runs
+    fg = (np.arange(runs.size) % 2 == 1) & (runs > 0)  # runs alternate background, foreground
+    if not fg.any():
+        return None
+    first, last = int(starts[fg][0]), int(ends[fg][-1]) - 1
+    c0, c1 = first // height, last // height
+    lo, hi = c0 * height, (c1 + 1) * height  # flat (column-major) range of the columns c0..c1
+    s, e = np.clip(starts, lo, hi), np.clip(ends, lo, hi)
+    keep = e > s
+    flat = np.repeat(fg[keep], (e - s)[keep])
+    cols = flat.reshape(c1 - c0 + 1, height).T
+    rows = np.flatnonzero(cols.any(axis=1))
+    r0, r1 = int(rows[0]), int(rows[-1])
+    return Crop(np.ascontiguousarray(cols[r0 : r1 + 1]), c0, r0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# mask -> polygon
+
+
+def corner_outlines(mask: np.ndarray) -> list[np.ndarray]:
+    """Outer outlines of the mask's 8-connected parts, on pixel corners, as float32 (n, 2) in crop coordinates.
+
+    Each pixel's closed square is drawn on a grid of double resolution (corners at even indices), so
+    OpenCV's contour follower walks the exact outline of the squares, not the centres of the boundary
+    pixels. Coordinates are halved back: corner ``(x, y)`` is the top-left corner of pixel ``(x, y)``.
+    """
+    h, w = mask.shape
+    grid = np.zeros((2 * h + 3, 2 * w + 3), np.uint8)  # one blank cell of margin around the outline
+    grid[2 : 2 * h + 2 : 2, 2 : 2 * w + 2 : 2] = mask
+    grid = cv2.dilate(grid, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(grid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [(c.reshape(-1, 2).astype(np.float32) - 1.0) / 2.0 for c in contours]
+
+
+def polygon_area(pts: np.ndarray) -> float:
+    x, y = pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64)
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def simplify(outline: np.ndarray, tolerance: float) -> np.ndarray:
+    """Douglas-Peucker within ``tolerance`` pixels (OpenCV ``approxPolyDP``); 0 keeps every corner."""
+    if tolerance <= 0 or len(outline) <= 3:
+        return outline
+    return cv2.approxPolyDP(outline.reshape(-1, 1, 2), float(tolerance), True).reshape(-1, 2)
+
+
+def to_via_vertices(outline: np.ndarray, x0: int, y0: int, width: int, height: int) -> np.ndarray:
+    """Corner outline (crop coordinates) -> integer VIA vertices in the photo (see the module docstring).
+
+    ``ceil(c - 1)`` is ``c - 1`` on corners and rounds edge midpoints up; repeated vertices that
+    rounding or clipping create are dropped.
+    """
+    v = np.ceil(outline.astype(np.float64) - 1.0 - 1e-9).astype(np.int64) + np.array([x0, y0])
+    v[:, 0] = np.clip(v[:, 0], 0, width)
+    v[:, 1] = np.clip(v[:, 1], 0, height)
+    keep = np.any(v != np.roll(v, 1, axis=0), axis=1)
+    if not keep.any():
+        return v[:1]
+    return v[keep]
+
+
+def rasterise(v: np.ndarray, width: int, height: int) -> dict | None:
+    """The RLE mask of a VIA polygon as ``via2coco`` will make it, or None where via2coco would refuse it.
+
+    The geometry check comes first: pycocotools reads a 2-vertex polygon (4 numbers) as a box.
+    """
+    if len(v) < 3 or polygon_problem(v[:, 0].astype(np.float64), v[:, 1].astype(np.float64)) is not None:
+        return None
+    rle = masks.polygons_to_rle([(v.astype(np.float64) + 0.5).ravel().tolist()], height, width)
+    return rle if masks.area(rle) > 0 else None
+
+
+def rle_iou(a: dict, b: dict) -> float:
+    return float(mask_utils.iou([a], [b], [0])[0][0])
+
+
+#: Just above 1/sqrt(2), how far the corners of a one-pixel staircase stray from its diagonal: the
+#: finest tolerance that still straightens staircases (below it, simplification keeps most corners).
+STAIRCASE_TOLERANCE = 0.75
+
+
+def fallback_tolerances(tolerance: float) -> list[float]:
+    """Tolerances to try, coarsest first, before keeping every corner (tolerance 0)."""
+    if tolerance <= 0:
+        return [0.0]
+    if tolerance > STAIRCASE_TOLERANCE:
+        return [tolerance, STAIRCASE_TOLERANCE, 0.0]
+    return [tolerance, 0.0]
+
+
+@dataclass(frozen=True)
+class Traced:
+    """One instance traced to a VIA polygon."""
+
+    xs: list[int]
+    ys: list[int]
+    parts: int  # connected parts in the mask (only the largest is traced)
+    tolerance: float  # the tolerance used: finer than asked where the asked one changed the shape too much
+
+
+def trace(crop: Crop, width: int, height: int, tolerance: float, min_iou: float = 0.9) -> Traced | None:
+    """Trace the largest part of a mask to integer VIA vertices; None if via2coco could not use any polygon.
+
+    A simplified polygon is kept only if via2coco accepts it and, rasterised as via2coco will, it
+    still overlaps the full outline with IoU >= ``min_iou``; otherwise a finer tolerance is tried,
+    down to keeping every corner. A fixed pixel tolerance is harsh on tiny windows (an 8x8 window
+    simplified within 1 px can lose a fifth of its area) and collapses the tiniest masks entirely.
+    """
+    outlines = corner_outlines(crop.mask)
+    if not outlines:
+        return None
+    largest = max(outlines, key=polygon_area)
+    full = to_via_vertices(largest, crop.x0, crop.y0, width, height)
+    full_rle = rasterise(full, width, height)
+    if full_rle is None:
+        return None
+    for tol in fallback_tolerances(tolerance):
+        v = full if tol == 0 else to_via_vertices(simplify(largest, tol), crop.x0, crop.y0, width, height)
+        rle = full_rle if tol == 0 else rasterise(v, width, height)
+        if rle is not None and (tol == 0 or rle_iou(rle, full_rle) >= min_iou):
+            return Traced(v[:, 0].tolist(), v[:, 1].tolist(), len(outlines), tol)
+    raise AssertionError("unreachable: tolerance 0 always succeeds")
+
+
+# ---------------------------------------------------------------------------------------------------
+# VIA regions and entries
+
+
+def class_value(category: str, style: str) -> Any:
+    """The class attribute's value as VIA writes it: checkbox ``{"window": true}`` or radio ``"window"``."""
+    return {category: True} if style == "checkbox" else category
+
+
+def polygon_region(traced: Traced, category: str, score: float, class_attribute: str, style: str) -> dict[str, Any]:
+    return {
+        "shape_attributes": {"name": "polygon", "all_points_x": traced.xs, "all_points_y": traced.ys},
+        "region_attributes": {class_attribute: class_value(category, style), SCORE_ATTRIBUTE: f"{score:.3f}"},
+    }
+
+
+def _number(value: float) -> int | float:
+    """VIA writes whole coordinates as integers; keep any fraction a hand-made file had."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def point_region(tagged_id: str, x: float, y: float) -> dict[str, Any]:
+    return {
+        "shape_attributes": {"name": "point", "cx": _number(x), "cy": _number(y)},
+        "region_attributes": {TAGGED_ATTRIBUTE: tagged_id},
+    }
+
+
+def entry_key(filename: str, size: int) -> str:
+    """VIA 2's image id: file name followed by its byte size (``-1`` when unknown)."""
+    return f"{filename}{size}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# the whole file
+
+
+@dataclass(frozen=True)
+class Options:
+    """How instances become regions (the ``to-via`` command's options)."""
+
+    score_threshold: float = 0.5
+    tolerance: float = 1.0
+    min_iou: float = 0.9
+    class_attribute: str = "class"
+    class_style: str = "checkbox"
+
+    def check(self) -> None:
+        """Refuse option values that would write a file via2coco cannot read back."""
+        if self.class_attribute in (SCORE_ATTRIBUTE, TAGGED_ATTRIBUTE) or not self.class_attribute.strip():
+            raise UserError(f"--class-attribute {self.class_attribute!r}: pick a name other than score and tagged_id")
+        if self.class_style not in CLASS_STYLES:
+            raise UserError(f"--class-style {self.class_style!r}: expected one of {', '.join(CLASS_STYLES)}")
+
+
+@dataclass
+class Summary:
+    """What was written and what was left out, for the one-paragraph report the command prints."""
+
+    out: str
+    photos: int = 0
+    photos_without_regions: list[str] = field(default_factory=list)
+    kept: dict[str, int] = field(default_factory=dict)
+    below_threshold: int = 0
+    empty_masks: int = 0
+    untraceable: int = 0
+    several_parts: int = 0
+    finer: int = 0
+    tagged_points: int = 0
+    vertices: int = 0
+
+    def format(self) -> str:
+        per_class = ", ".join(f"{n} {c}" for n, c in sorted(self.kept.items(), key=_class_order)) or "no instance"
+        lines = [
+            f"{self.out}: {self.photos} photos ({len(self.photos_without_regions)} without any kept instance), "
+            f"{per_class}, {self.vertices} vertices, tagged points: {self.tagged_points}",
+            f"  {self.below_threshold} instances below the score threshold left out"
+            + (f", {self.empty_masks} empty masks skipped" if self.empty_masks else "")
+            + (f", {self.untraceable} untraceable masks skipped" if self.untraceable else ""),
+        ]
+        if self.several_parts:
+            lines.append(f"  {self.several_parts} masks had several parts: only the largest was traced")
+        if self.finer:
+            lines.append(f"  {self.finer} small masks simplified more finely (the tolerance changed them too much)")
+        return "\n".join(lines)
+
+
+def _class_order(item: tuple[str, int]) -> tuple[int, str]:
+    name = item[0]
+    return (DEFAULT_CLASSES.index(name) if name in DEFAULT_CLASSES else len(DEFAULT_CLASSES), name)
+
+
+def photo_size(photos: str | os.PathLike[str], name: str, pred_path: str, width: int, height: int) -> int:
+    """Byte size of the photo (VIA's key), after checking it exists and matches the prediction file's size."""
+    path = safe_image_path(photos, name, pred_path)
+    if not path.is_file():
+        raise UserError(f"{pred_path}: photo {name} not found in {photos}")
+    w, h = image_size(path)
+    if (w, h) != (width, height):
+        raise UserError(f"{path}: photo is {w}x{h} but {pred_path} was predicted on {width}x{height}")
+    return path.stat().st_size
+
+
+def read_tagged(path: str | os.PathLike[str], warnings: Warnings) -> dict[str, list[dict[str, Any]]]:
+    """Point regions per photo name from a ``--tagged`` VIA file; its polygons are not carried over.
+
+    Only problems with points are reported: the file may be a full annotation file whose polygons
+    (and their issues) are none of this command's business.
+    """
+    tagged = read_via(path, tagged_attribute=TAGGED_ATTRIBUTE, warnings=Warnings(quiet=True))
+    for skipped in tagged.skipped:
+        if skipped.reason.startswith("point"):
+            warnings.warn(skipped.message())
+    return {
+        img.filename: [point_region(p.tagged_id, p.x, p.y) for p in img.points] for img in tagged.images if img.points
+    }
+
+
+def instance_regions(
+    pred_path: str, pred: predictions.Predictions, options: Options, summary: Summary, warnings: Warnings
+) -> list[dict[str, Any]]:
+    """The polygon regions of one prediction file, in its (score-descending) instance order."""
+    regions = []
+    for row in pred.table.itertuples(index=False):
+        if float(row.score) < options.score_threshold:
+            summary.below_threshold += 1
+            continue
+        category = str(row.category)
+        where = f"{pred_path}: instance {row.instance} ({category}, score {row.score:.3f})"
+        try:
+            crop = decode_crop(str(row.mask_rle), pred.height, pred.width)
+        except ValueError as e:
+            raise UserError(f"{where}: unreadable mask ({e})") from None
+        if crop is None:
+            summary.empty_masks += 1
+            warnings.warn(f"{where}: empty mask, skipped")
+            continue
+        traced = trace(crop, pred.width, pred.height, options.tolerance, options.min_iou)
+        if traced is None:
+            summary.untraceable += 1
+            warnings.warn(f"{where}: mask too thin to trace at the image border, skipped")
+            continue
+        summary.several_parts += traced.parts > 1
+        summary.finer += traced.tolerance < options.tolerance
+        summary.vertices += len(traced.xs)
+        summary.kept[category] = summary.kept.get(category, 0) + 1
+        regions.append(polygon_region(traced, category, float(row.score), options.class_attribute, options.class_style))
+    return regions
+
+
+def build_via(
+    pred_paths: Sequence[str | os.PathLike[str]],
+    options: Options,
+    tagged: dict[str, list[dict[str, Any]]] | None = None,
+    photos: str | os.PathLike[str] | None = None,
+    warnings: Warnings | None = None,
+    out: str = "",
+    tagged_source: str = "--tagged",
+) -> tuple[dict[str, Any], Summary]:
+    """Build the VIA 2 export (``{key: {filename, size, regions, file_attributes}}``) from prediction files.
+
+    Every prediction file gets an entry, with ``regions: []`` when nothing passes the threshold;
+    ``tagged`` point regions (from :func:`read_tagged`) are appended to their photo's regions.
+    """
+    warnings = warnings if warnings is not None else Warnings()
+    tagged = tagged or {}
+    options.check()
+    summary = Summary(out)
+    export: dict[str, Any] = {}
+    seen: dict[str, str] = {}
+    for pred_path in map(str, pred_paths):
+        pred = predictions.read(pred_path)
+        if pred.image in seen:
+            raise UserError(f"photo {pred.image} has two prediction files: {seen[pred.image]} and {pred_path}")
+        seen[pred.image] = pred_path
+        size = UNKNOWN_SIZE if photos is None else photo_size(photos, pred.image, pred_path, pred.width, pred.height)
+        points = tagged.get(pred.image, [])
+        regions = instance_regions(pred_path, pred, options, summary, warnings) + points
+        summary.tagged_points += len(points)
+        export[entry_key(pred.image, size)] = {
+            "filename": pred.image,
+            "size": size,
+            "regions": regions,
+            "file_attributes": {},
+        }
+        summary.photos += 1
+        if not regions:
+            summary.photos_without_regions.append(pred.image)
+    for name in tagged:
+        if name not in seen:
+            warnings.warn(f"{tagged_source}: image {name} has tagged points but no prediction file, not carried over")
+    return export, summary
+
+
+def via_project(
+    export: dict[str, Any],
+    options: Options,
+    classes: Sequence[str],
+    default_filepath: str = "",
+    name: str = "preannotations",
+) -> dict[str, Any]:
+    """Wrap an export in a VIA 2 project (Project -> Load) that also defines the attributes.
+
+    Importing a bare export into an empty VIA makes every unknown attribute a text field, so a
+    checkbox class would show as ``[object Object]``; the project declares ``class`` as a checkbox
+    (or radio) with the class names as options, and ``score`` and ``tagged_id`` as text.
+    """
+    return {
+        "_via_settings": {"core": {"default_filepath": default_filepath}, "project": {"name": name}},
+        "_via_img_metadata": export,
+        "_via_attributes": {
+            "region": {
+                options.class_attribute: {
+                    "type": options.class_style,
+                    "description": "",
+                    "options": {c: "" for c in classes},
+                    "default_options": {},
+                },
+                SCORE_ATTRIBUTE: {
+                    "type": "text",
+                    "description": "model score (ignored by via2coco)",
+                    "default_value": "",
+                },
+                TAGGED_ATTRIBUTE: {"type": "text", "description": "external building id", "default_value": ""},
+            },
+            "file": {},
+        },
+        "_via_data_format_version": VIA_VERSION,
+        "_via_image_id_list": list(export),
+    }
+
+
+def project_classes(export: dict[str, Any], class_attribute: str) -> list[str]:
+    """Default classes first, then any other class a region names, in order of appearance."""
+    names = list(DEFAULT_CLASSES)
+    for entry in export.values():
+        for region in entry["regions"]:
+            for name in ticked_classes(region["region_attributes"].get(class_attribute)):
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def dumps_like_via(data: Any) -> str:
+    """JSON the way VIA's ``JSON.stringify`` writes it: compact separators, non-ASCII kept."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def write_via(
+    pred_paths: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    options: Options | None = None,
+    tagged: str | os.PathLike[str] | None = None,
+    photos: str | os.PathLike[str] | None = None,
+    project: bool = False,
+    warnings: Warnings | None = None,
+) -> Summary:
+    """Read prediction files (and a ``--tagged`` VIA file), write the VIA file atomically; return the summary."""
+    options = options if options is not None else Options()
+    warnings = warnings if warnings is not None else Warnings()
+    if photos is not None and not Path(photos).is_dir():
+        raise UserError(f"{photos}: not a folder of photos")
+    points = read_tagged(tagged, warnings) if tagged is not None else {}
+    export, summary = build_via(pred_paths, options, points, photos, warnings, str(out), str(tagged))
+    data: dict[str, Any] = export
+    if project:
+        default_path = "" if photos is None else str(Path(photos).resolve()) + os.sep
+        data = via_project(export, options, project_classes(export, options.class_attribute), default_path)
+    write_text(out, dumps_like_via(data))
+    return summary
