@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
+from facade_wwr.cli import main
 from tests.workflow_utils import copy_workflow, default_config, jobs_run, snakemake
 
 
@@ -164,3 +167,47 @@ def test_a_failed_or_killed_shard_is_redone_and_nothing_else(complete_run: Path,
     assert ran.get("analyze") == 1 and ran.get("merge") == 1 and "predict" not in ran, ran
     table = pd.read_parquet(run / "results" / "analysis" / f"{shard}.parquet")
     assert "window_percentage" in table.columns
+
+
+@pytest.mark.slow
+def test_preannotate_then_correct_and_retrain(complete_run: Path, tmp_path: Path) -> None:
+    """The README's loop: pre-annotate, (correct in VIA,) add the export to data.train, rerun."""
+    run = complete_run
+    ran = jobs_run(snakemake(run, "--cores", "2", "preannotate"))
+    assert ran.get("preannotate") == 1 and "predict" not in ran, ran
+    via = run / "results" / "preannotations" / "photos.json"
+    entries = json.loads(via.read_text())
+    photos = run / "results" / "demo" / "photos"
+    assert {e["filename"] for e in entries.values()} == {
+        p.name for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".png")
+    }
+    assert (
+        main(
+            [
+                "via2coco",
+                "--via",
+                str(via),
+                "--images",
+                str(photos),
+                "--out",
+                str(tmp_path / "c.json"),
+                "--strict",
+                "--quiet",
+                "--keep-empty",
+            ]
+        )
+        == 0
+    )
+
+    corrected = run / "data" / "corrected.json"  # stands for the user's export after correcting in VIA
+    corrected.parent.mkdir(exist_ok=True)
+    corrected.write_text(via.read_text())
+    config = yaml.safe_load((run / "config" / "config.yaml").read_text())
+    config["data"]["train"] = [
+        config["data"]["train"][0],
+        {"via": "data/corrected.json", "images": "results/demo/photos"},
+    ]
+    (run / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("via2coco") == 1 and ran.get("train") == 1 and ran.get("merge") == 1, ran
+    assert "demo_data" not in ran and "preview" in ran

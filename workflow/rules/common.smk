@@ -21,6 +21,7 @@ RESULTS = Path("results")
 LOGS = Path("logs")
 BENCHMARKS = RESULTS / "benchmarks"
 DEMO = RESULTS / "demo"
+PREANNOTATIONS = RESULTS / "preannotations" / f"{Path(config['predict']['images']).name}.json"
 
 
 def sources(split):

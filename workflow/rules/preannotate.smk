@@ -1,0 +1,26 @@
+# Pre-annotation: the model's predictions on predict.images as a VIA file to correct (not part of `all`):
+#   snakemake --cores all preannotate
+
+
+rule preannotate:
+    input:
+        predictions=lambda wildcards: expand(RESULTS / "predictions/{shard}", shard=shards()),
+        tagged=tagged_input,
+    output:
+        PREANNOTATIONS,
+    params:
+        globs=lambda wildcards, input: " ".join(f"{d}/*.parquet" for d in input.predictions),
+        photos=config["predict"]["images"],
+        threshold=config["preannotate"]["score_threshold"],
+        tolerance=config["preannotate"]["tolerance"],
+        style=config["preannotate"]["class_style"],
+        attribute=config["data"]["class_attribute"],
+        tagged=lambda wildcards, input: f"--tagged '{input.tagged}'" if input.tagged else "",
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "preannotate.log",
+    shell:
+        "facade-wwr to-via {params.globs} --out {output} --photos '{params.photos}' --score-threshold {params.threshold}"
+        " --tolerance {params.tolerance} --class-style {params.style} --class-attribute '{params.attribute}'"
+        " {params.tagged} > {log} 2>&1"
