@@ -83,8 +83,8 @@ def test_complete_run_writes_every_output(complete_run: Path) -> None:
         assert (results / name).is_file(), name
     predictions = sorted(p.name for p in (results / "predictions").glob("*/*.parquet"))
     assert len(predictions) == len(photos)
-    assert len(list((results / "previews" / "train").iterdir())) == 2
-    overlays = list((results / "overlays").glob("*/*"))
+    assert len(list((results / "previews" / "train").glob("*.jpg"))) == 2
+    overlays = list((results / "overlays").glob("*/*.jpg"))
     assert len(overlays) == len(photos)
     for log in ("train.log", "merge.log", "via2coco_train.log"):
         assert (complete_run / "logs" / log).is_file()
@@ -211,3 +211,12 @@ def test_preannotate_then_correct_and_retrain(complete_run: Path, tmp_path: Path
     ran = jobs_run(snakemake(run, "--cores", "2"))
     assert ran.get("via2coco") == 1 and ran.get("train") == 1 and ran.get("merge") == 1, ran
     assert "demo_data" not in ran and "preview" in ran
+
+
+@pytest.mark.slow
+def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path) -> None:
+    snakemake(complete_run, "--report", "report.html")
+    html = (complete_run / "report.html").read_text(errors="replace")
+    for name in ("metrics.json", "loss.png", "wwr_histogram.png", "wwr.json", "buildings.csv"):
+        assert name in html, name
+    assert ".jpg" in html  # sample overlays
