@@ -78,6 +78,22 @@ def shard_tables(wildcards):
     return expand(RESULTS / "analysis/{shard}.parquet", shard=shards())
 
 
+def pretrained_weights():
+    """The cached checkpoint that model.weights: coco|imagenet needs (downloaded by a local job), or None."""
+    kind = config["model"].get("weights", "none")
+    if kind not in ("coco", "imagenet"):
+        return None
+    from facade_wwr.errors import UserError
+    from facade_wwr.weights import catalogue
+
+    model = config["model"]
+    try:
+        entry = catalogue(model.get("engine", "torchvision"), model.get("architecture", "maskrcnn_resnet50_fpn_v2"), kind)
+    except UserError as e:
+        raise WorkflowError(f"model.weights: {e}")
+    return str(entry.path(model.get("weights_dir", "resources/weights")))
+
+
 def tagged_input(wildcards):
     tagged = config["predict"].get("tagged")
     return [tagged] if tagged else []

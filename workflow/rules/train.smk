@@ -3,6 +3,25 @@
 
 localrules:
     train_settings,
+    download_weights,
+
+
+rule download_weights:
+    output:
+        # only asked for when model.weights is coco or imagenet (see pretrained_weights in common.smk)
+        weights=pretrained_weights() or "resources/weights/.unused",
+    params:
+        engine=config["model"].get("engine", "torchvision"),
+        architecture=config["model"].get("architecture", "maskrcnn_resnet50_fpn_v2"),
+        kind=config["model"].get("weights", "none"),
+        dest=lambda wildcards, output: Path(output.weights).parent.parent,  # <weights_dir>/<engine>/<file>
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "download_weights.log",
+    shell:
+        "facade-wwr download-weights --engine {params.engine} --architecture '{params.architecture}'"
+        " --kind {params.kind} --dest {params.dest} 2> {log}"
 
 
 rule train_settings:
@@ -23,6 +42,7 @@ rule train:
         train=RESULTS / "coco/train.json",
         val=RESULTS / "coco/val.json",
         settings=RESULTS / "model/train-config.yaml",
+        weights=lambda wildcards: pretrained_weights() or [],
     output:
         model=RESULTS / "model/model.pt",
         metrics=report(RESULTS / "model/metrics.json", category="Model", caption="../report/metrics.rst"),

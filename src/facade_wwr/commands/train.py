@@ -1,0 +1,54 @@
+"""facade-wwr train: train a Mask R-CNN on COCO files, evaluate it on val, write MODEL_DIR."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train", required=True, metavar="TRAIN_JSON", help="COCO file to train on (from via2coco)")
+    p.add_argument("--val", metavar="VAL_JSON", help="COCO file to evaluate on (box and mask AP by pycocotools)")
+    p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for model.pt, metrics and plots")
+    p.add_argument("--config", metavar="YAML", help="workflow config file: its model and train sections are used")
+    p.add_argument("--max-iter", type=int, help="training iterations (train.max_iter)")
+    p.add_argument("--engine", choices=("torchvision", "detectron2"), help="model.engine")
+    p.add_argument("--architecture", help="model.architecture")
+    p.add_argument("--weights", help="model.weights: coco, imagenet, none or a checkpoint path")
+    p.add_argument("--device", help="train.device: auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any setting, e.g. --set train.base_lr=0.001 (repeatable)",
+    )
+    p.add_argument("--restart", action="store_true", help="ignore MODEL_DIR/last.pt and start from scratch")
+    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facade_wwr.engines import load_settings, parse_assignment
+    from facade_wwr.errors import Warnings
+
+    overrides = [parse_assignment(a) for a in args.set]
+    named = {
+        ("train", "max_iter"): args.max_iter,
+        ("model", "engine"): args.engine,
+        ("model", "architecture"): args.architecture,
+        ("model", "weights"): args.weights,
+        ("train", "device"): args.device,
+    }
+    overrides += [(section, key, value) for (section, key), value in named.items() if value is not None]
+    model, train = load_settings(args.config, overrides)
+
+    from facade_wwr.evaluation_coco import format_metrics
+    from facade_wwr.training import train as run_training
+
+    doc = run_training(
+        args.train, args.val, args.out, model, train, restart=args.restart, warnings=Warnings(strict=args.strict)
+    )
+    if doc["segm"] is not None:
+        print(f"{args.out}: {format_metrics(doc)}")
+    else:
+        print(f"{args.out}: trained {doc['iteration']} iterations (no evaluation: no --val annotations)")
+    return 0

@@ -1,0 +1,114 @@
+"""The detectron2 engine: same interface, same files. Skipped where detectron2 is not installed.
+
+To run these: build detectron2 from its repository into an environment with torch 2.14.1 and
+torchvision 0.29.1 (``pip install --no-build-isolation 'git+https://github.com/facebookresearch/detectron2.git'``,
+with ``setuptools<81``), install facade-wwr there, then ``pytest tests/test_detectron2.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+
+pytest.importorskip("detectron2", reason="detectron2 is not installed (see the README's Engines section)")
+
+from facade_wwr import predictions  # noqa: E402
+from facade_wwr.cli import main  # noqa: E402
+from facade_wwr.engines import ModelSettings, get_engine  # noqa: E402
+from facade_wwr.errors import UserError  # noqa: E402
+from tests.test_engine_fixtures import FAST, make_data  # noqa: E402
+
+pytestmark = pytest.mark.detectron2
+
+ZOO = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
+D2 = ModelSettings(engine="detectron2", architecture=ZOO, weights="none", min_size=96, max_size=128)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return make_data(tmp_path_factory.mktemp("d2_data"))
+
+
+@pytest.fixture(scope="module")
+def trained(data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("d2") / "model"
+    args = ["train", "--train", str(data["train"]), "--val", str(data["val"]), "--out", str(out)]
+    args += ["--engine", "detectron2", "--architecture", ZOO, "--weights", "none", "--max-iter", "2", "--device", "cpu"]
+    for s in (
+        "model.min_size=96",
+        "model.max_size=128",
+        "model.detections_per_image=50",
+        "train.roi_batch_size_per_image=64",
+        "train.rpn_batch_size_per_image=64",
+        "train.optimizer=adamw",
+        "train.base_lr=0.0001",
+        "train.warmup_iters=1",
+        "train.log_period=1",
+        "train.num_workers=0",
+    ):
+        args += ["--set", s]
+    assert main(args) == 0
+    return out
+
+
+def test_heads_follow_the_classes() -> None:
+    engine = get_engine("detectron2")
+    for classes in (["window", "building"], ["window", "building", "door"]):
+        net = engine.build(D2, FAST, classes)
+        assert net.roi_heads.box_predictor.cls_score.out_features == len(classes) + 1
+        assert net.roi_heads.mask_head.predictor.out_channels == len(classes)
+    assert engine.default_sizes(ZOO) == (800, 1333)
+    with pytest.raises(UserError, match="not a detectron2 model-zoo config"):
+        engine.build(dataclasses.replace(D2, architecture="nope/none.yaml"), FAST, ["a"])
+
+
+def test_same_files_as_torchvision(trained: Path) -> None:
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.pt", "last.pt", "settings.json", "metrics.jsonl", "metrics.json", "loss.png"} <= names
+    ckpt = torch.load(trained / "model.pt", map_location="cpu", weights_only=True)
+    assert ckpt["engine"] == "detectron2" and ckpt["architecture"] == ZOO
+    lines = [json.loads(x) for x in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss_cls", "loss_box_reg", "loss_mask", "loss_rpn_cls", "loss_rpn_loc"} <= set(lines[-1])
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["engine"] == "detectron2" and set(metrics["segm"]["per_class"]) == {"window", "building"}
+    assert 0.0 <= metrics["segm"]["AP50"] <= 1.0
+
+
+def test_predict_writes_the_contract(trained: Path, data: dict, tmp_path: Path) -> None:
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(trained), "--out", str(out), "--npz", *map(str, data["photos"])]) == 0
+    for photo in data["photos"]:
+        p = predictions.read(out / f"{photo.stem}.parquet")
+        assert (p.engine, p.width, p.height, len(p.model)) == ("detectron2", 96, 96, 12)
+        t = p.table
+        assert len(t) <= 50 and (t["score"] >= 0.05).all()
+        assert set(t["category"]) <= {"window", "building"}
+        for counts, area in zip(t["mask_rle"], t["mask_area"]):
+            assert int(mask_utils.area({"size": [96, 96], "counts": counts.encode()})) == area
+        assert predictions.read_dense(out / f"{photo.stem}.npz").shape == (len(t), 96, 96)
+
+
+def test_model_zoo_pickle_as_starting_weights(tmp_path: Path) -> None:
+    """A file in the model zoo's format (numpy arrays in a pickle) loads through the allow-list reader."""
+    engine = get_engine("detectron2")
+    torch.manual_seed(1)
+    coco_like = engine.build(D2, FAST, [f"c{i}" for i in range(80)])  # the zoo's 80 COCO classes
+    arrays = {k: v.numpy() for k, v in coco_like.state_dict().items()}
+    path = tmp_path / "model_final_test.pkl"
+    path.write_bytes(pickle.dumps({"model": arrays, "__author__": "test"}))
+    settings = dataclasses.replace(D2, weights=str(path))
+    torch.manual_seed(2)
+    net = engine.build(settings, FAST, ["window", "building"])
+    notes = engine.load_pretrained(net, settings, ["window", "building"])
+    mine = net.state_dict()
+    key = "backbone.bottom_up.res3.0.conv1.weight"
+    assert np.array_equal(mine[key].numpy(), arrays[key])
+    assert mine["roi_heads.box_predictor.cls_score.weight"].shape[0] == 3
+    assert "kept random init" in " ".join(notes)

@@ -1,0 +1,212 @@
+"""Settings, engine selection, network shapes, the LR schedule, the sampler, training samples, mask pasting."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facade_wwr import masks
+from facade_wwr.coco import load_coco
+from facade_wwr.engines import (
+    ModelSettings,
+    TrainSettings,
+    get_engine,
+    input_size,
+    load_settings,
+    parse_assignment,
+)
+from facade_wwr.errors import UserError
+from facade_wwr.inference import paste_mask
+from facade_wwr.training import CocoTrainSet, IterationSampler, lr_at
+from tests.test_engine_fixtures import FAST, SMALL, make_data, with_classes
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return make_data(tmp_path_factory.mktemp("engine_data"))
+
+
+# ---------------------------------------------------------------------------------------------- settings
+
+
+def test_defaults_without_config() -> None:
+    model, train = load_settings()
+    assert model == ModelSettings() and train == TrainSettings()
+    assert (model.engine, model.architecture, model.weights) == ("torchvision", "maskrcnn_resnet50_fpn_v2", "coco")
+    assert (train.base_lr, train.max_iter, train.ims_per_batch, train.roi_batch_size_per_image) == (
+        0.00025,
+        1000,
+        2,
+        512,
+    )
+
+
+def test_config_sections_and_overrides(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "photos: resources/photos\n"  # other sections of the workflow config are ignored
+        "model:\n  architecture: maskrcnn_resnet18_fpn_small\n  weights: none\n  min_size: 128\n"
+        "train:\n  max_iter: 50\n  base_lr: 1e-3\n  amp: false\n"
+    )
+    model, train = load_settings(cfg, [parse_assignment("train.max_iter=7"), ("model", "max_size", "200")])
+    assert model.architecture == "maskrcnn_resnet18_fpn_small" and model.min_size == 128 and model.max_size == 200
+    assert train.max_iter == 7 and train.base_lr == 0.001 and train.amp is False
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model:\n  architecure: x\n", "unknown setting model.architecure"),
+        ("train:\n  max_iter: many\n", "train.max_iter: expected an integer"),
+        ("train:\n  max_iter: 2.5\n", "train.max_iter: expected an integer"),
+        ("train:\n  amp: maybe\n", "train.amp: expected true or false"),
+        ("train:\n  base_lr: -1\n", "train.base_lr: must be positive"),
+        ("train:\n  optimizer: adam\n", "train.optimizer"),
+        ("model:\n  engine: mmdet\n", "model.engine"),
+        ("model: [1, 2]\n", "section model must be a mapping"),
+        ("model: {engine: [\n", "malformed YAML"),
+    ],
+)
+def test_bad_config_is_one_line_error(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text)
+    with pytest.raises(UserError, match=message) as e:
+        load_settings(cfg)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_assignment() -> None:
+    with pytest.raises(UserError, match="--set"):
+        parse_assignment("max_iter=3")
+    assert parse_assignment("model.min_size=null") == ("model", "min_size", None)
+
+
+def test_missing_config() -> None:
+    with pytest.raises(UserError, match="nope.yaml: config file not found"):
+        load_settings("nope.yaml")
+
+
+# ---------------------------------------------------------------------------------------------- engines
+
+
+def test_unknown_engine_and_architecture() -> None:
+    with pytest.raises(UserError, match="unknown engine"):
+        get_engine("mmdet")
+    with pytest.raises(UserError, match="not a torchvision architecture"):
+        get_engine("torchvision").build(ModelSettings(architecture="resnet9000", weights="none"), FAST, ["a"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("detectron2") is not None, reason="detectron2 is installed here")
+def test_detectron2_missing_says_how_to_install() -> None:
+    with pytest.raises(UserError, match="detectron2 is not installed.*pip install"):
+        get_engine("detectron2")
+
+
+def test_input_size() -> None:
+    assert input_size(2048, 1536, 800, 1333) == (1067, 800)
+    assert input_size(4000, 1000, 800, 1333) == (1333, 333)  # the long side caps the scale
+    assert input_size(256, 256, 256, 448) == (256, 256)
+
+
+@pytest.mark.parametrize("classes", [["window", "building"], ["window", "building", "door"], ["facade"]])
+def test_heads_follow_the_classes(classes: list[str]) -> None:
+    net = get_engine("torchvision").build(SMALL, FAST, classes)
+    assert net.roi_heads.box_predictor.cls_score.out_features == len(classes) + 1
+    assert net.roi_heads.mask_predictor.mask_fcn_logits.out_channels == len(classes) + 1
+    assert net.roi_heads.detections_per_img == 300
+
+
+def test_r50_v2_pretrained_freezes_batchnorm() -> None:
+    from torchvision.ops import FrozenBatchNorm2d
+
+    engine = get_engine("torchvision")
+    fresh = engine.build(ModelSettings(weights="none"), FAST, ["window", "building"])
+    tuned = engine.build(ModelSettings(weights="coco"), FAST, ["window", "building"])
+    assert not any(isinstance(m, FrozenBatchNorm2d) for m in fresh.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in tuned.modules())
+    assert not tuned.backbone.body.conv1.weight.requires_grad  # stem frozen when fine-tuning
+    assert engine.default_sizes("maskrcnn_resnet50_fpn_v2") == (800, 1333)
+
+
+# ---------------------------------------------------------------------------------------------- schedule, sampler
+
+
+def test_lr_schedule() -> None:
+    s = TrainSettings(base_lr=1.0, max_iter=100, warmup_iters=10, lr_schedule="cosine")
+    assert lr_at(0, s) == pytest.approx(0.001)
+    assert lr_at(10, s) == pytest.approx(0.5 * (1 + np.cos(np.pi * 0.1)))
+    assert lr_at(50, s) == pytest.approx(0.5)
+    assert lr_at(99, s) < 0.01
+    c = TrainSettings(base_lr=0.1, max_iter=100, warmup_iters=0, lr_schedule="constant")
+    assert lr_at(0, c) == lr_at(99, c) == 0.1
+
+
+def test_sampler_is_a_function_of_seed_and_iteration() -> None:
+    a = list(IterationSampler(10, 4, seed=1, start=0, stop=10, hflip=True))
+    b = list(IterationSampler(10, 4, seed=1, start=6, stop=10, hflip=True))
+    assert a[6:] == b
+    # each epoch visits every image once
+    flat = [k for batch in a for k in batch]
+    assert sorted(i for i, _ in flat[:10]) == list(range(10))
+    assert any(f for _, f in flat) and not all(f for _, f in flat)
+    assert not any(f for batch in IterationSampler(10, 4, 1, 0, 10, hflip=False) for _, f in batch)
+    assert a != list(IterationSampler(10, 4, seed=2, start=0, stop=10, hflip=True))
+
+
+# ---------------------------------------------------------------------------------------------- training samples
+
+
+def test_sample_matches_the_annotations(data: dict) -> None:
+    coco = load_coco(data["train"])
+    image = coco["images"][0]
+    anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
+    ds = CocoTrainSet(data["train"], min_size=96, max_size=128)  # demo photos are 96 px: no resizing
+    s = ds[(0, False)]
+    assert s.image.shape == (3, 96, 96) and s.image.dtype == torch.uint8
+    assert s.labels.tolist() == [a["category_id"] for a in anns]
+    for m, a in zip(s.masks.numpy().astype(bool), anns):
+        truth = masks.decode(masks.polygons_to_rle(a["segmentation"], 96, 96)["counts"], 96, 96)
+        assert (m == truth).all()
+    ys, xs = np.nonzero(s.masks[0].numpy())
+    assert s.boxes[0].tolist() == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    f = ds[(0, True)]
+    assert torch.equal(f.image, s.image.flip(-1)) and torch.equal(f.masks, s.masks.flip(-1))
+    assert torch.allclose(f.boxes[:, [2, 0]], 96 - s.boxes[:, [0, 2]])
+
+
+def test_sample_resized(data: dict) -> None:
+    s = CocoTrainSet(data["train"], min_size=48, max_size=64)[(1, False)]
+    assert s.image.shape == (3, 48, 48) and s.masks.shape[1:] == (48, 48)
+    assert (s.boxes[:, 2:] > s.boxes[:, :2]).all() and s.masks.flatten(1).any(1).all()
+
+
+def test_training_set_errors(tmp_path: Path, data: dict) -> None:
+    broken = with_classes(data["train"], tmp_path / "t.json", ["window", "building"])
+    text = broken.read_text()
+    first = load_coco(data["train"])["images"][0]["file_name"]
+    (tmp_path / "t2.json").write_text(text.replace(first, "gone.jpg"))
+    with pytest.raises(UserError, match="gone.jpg not found"):
+        CocoTrainSet(tmp_path / "t2.json", 96, 128)
+
+
+# ---------------------------------------------------------------------------------------------- mask pasting
+
+
+def test_paste_mask_matches_torchvision() -> None:
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(5, 28, 28, generator=g)
+    boxes = torch.tensor(
+        [[10.3, 20.7, 60.2, 90.1], [0, 0, 120, 80], [100, 50, 119.5, 79.9], [-5, -5, 20, 20], [30, 30, 31, 31]]
+    )
+    expected = paste_masks_in_image(probs[:, None], boxes, (80, 120))[:, 0] > 0.5
+    for i in range(5):
+        y0, y1, x0, x1, local = paste_mask(probs[i], boxes[i].numpy(), 80, 120)
+        full = np.zeros((80, 120), dtype=bool)
+        full[y0:y1, x0:x1] = local
+        assert (full == expected[i].numpy()).all()

@@ -1,0 +1,184 @@
+"""facade-wwr predict: per-photo Parquet files by the contract, odd photos, unreadable photos, batching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from facade_wwr import predictions
+from facade_wwr.cli import main
+from facade_wwr.engines import RawDetections
+from facade_wwr.errors import UserError, Warnings
+from facade_wwr.inference import CHUNK, encode_instances, file_id, load_predictor, predict_photos
+from tests.test_engine_fixtures import make_data, untrained_model
+
+CAP = ["--max-detections", "20"]  # an untrained network finds hundreds of instances; 20 keep tests quick
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("predict")
+    data = make_data(root / "data", train=1, val=1, photos=2)
+    model = untrained_model(root / "model", ["window", "building"])
+    photos = root / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (80, 120, 3), dtype=np.uint8)
+    Image.fromarray(rgb[..., 0]).save(photos / "gray.png")  # grayscale PNG
+    Image.fromarray(np.dstack([rgb, np.full((80, 120), 128, np.uint8)])).save(photos / "alpha.png")  # RGBA
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise for display
+    Image.fromarray(rgb).save(photos / "rotated.jpg", exif=exif)  # stored 120x80, displayed 80x120
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return {"model": model, "model_dir": model.parent, "demo": data["photos"], "photos": photos, "data": data}
+
+
+def _check_file(path: Path, width: int, height: int, model_id: str, min_score: float = 0.05) -> pd.DataFrame:
+    """Everything the contract promises about one prediction file."""
+    p = predictions.read(path)
+    assert (p.width, p.height, p.engine, p.model) == (width, height, "torchvision", model_id)
+    t = pd.read_parquet(path)  # plain pandas reads it too
+    assert list(t.columns) == predictions.COLUMNS
+    assert t["instance"].tolist() == list(range(len(t)))
+    assert (np.diff(t["score"].to_numpy()) <= 0).all() and (t["score"] >= min_score).all()
+    assert set(zip(t["category_id"], t["category"])) <= {(0, "window"), (1, "building")}
+    assert ((t["x0"] >= 0) & (t["x1"] <= width) & (t["y0"] >= 0) & (t["y1"] <= height)).all()
+    for counts, area in zip(t["mask_rle"], t["mask_area"]):
+        m = mask_utils.decode({"size": [height, width], "counts": counts.encode()})
+        assert m.shape == (height, width) and int(m.sum()) == area
+    return t
+
+
+def test_predict_command(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "pred"
+    photos = [str(p) for p in sorted(setup["photos"].iterdir())] + [str(p) for p in setup["demo"]]
+    assert main(["predict", "--model", str(setup["model_dir"]), "--out", str(out), *CAP, *photos]) == 0
+    captured = capsys.readouterr()
+    assert "broken.jpg: unreadable or corrupt image" in captured.err and "skipped" in captured.err
+    assert "predict 6/6 photos" in captured.err  # progress line
+    assert "5 prediction files" in captured.out and "1 unreadable photos skipped" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["alpha.parquet", "gray.parquet", "rotated.parquet"] + [Path(p).stem + ".parquet" for p in setup["demo"]]
+    )
+    model_id = file_id(setup["model"])
+    assert len(model_id) == 12
+    _check_file(out / "gray.parquet", 120, 80, model_id)
+    _check_file(out / "alpha.parquet", 120, 80, model_id)
+    rotated = _check_file(out / "rotated.parquet", 80, 120, model_id)  # EXIF orientation honoured
+    assert predictions.read(out / "rotated.parquet").image == "rotated.jpg"
+    demo = _check_file(out / (setup["demo"][0].stem + ".parquet"), 96, 96, model_id)
+    assert 0 < len(demo) <= 20 and 0 < len(rotated) <= 20
+
+
+def test_npz_side_car_and_photo_list(setup: dict, tmp_path: Path) -> None:
+    listing = tmp_path / "photos.txt"
+    listing.write_text(f"# shard 0\n{setup['demo'][0]}\n\n{setup['photos'] / 'rotated.jpg'}\n")
+    out = tmp_path / "pred"
+    args = ["predict", "--model", str(setup["model"]), "--out", str(out), "--photos-from", str(listing), "--npz"]
+    assert main(args + CAP + ["--min-score", "0.2", "--quiet"]) == 0
+    for stem, (w, h) in ((setup["demo"][0].stem, (96, 96)), ("rotated", (80, 120))):
+        table = _check_file(out / f"{stem}.parquet", w, h, file_id(setup["model"]), min_score=0.2)
+        dense = predictions.read_dense(out / f"{stem}.npz")
+        assert dense.shape == (len(table), h, w)
+        for m, counts in zip(dense, table["mask_rle"]):
+            assert (m == mask_utils.decode({"size": [h, w], "counts": counts.encode()}).astype(bool)).all()
+
+
+def test_batched_equals_one_at_a_time(setup: dict, tmp_path: Path) -> None:
+    predictor = load_predictor(setup["model"], "cpu", 0.05, 20)
+    photos = setup["demo"]
+    predict_photos(predictor, photos, tmp_path / "batched", batch_size=2, progress=False)
+    for p in photos:
+        predict_photos(predictor, [p], tmp_path / "single", batch_size=1, progress=False)
+    for p in photos:
+        a = predictions.read(tmp_path / "batched" / f"{p.stem}.parquet").table
+        b = predictions.read(tmp_path / "single" / f"{p.stem}.parquet").table
+        assert len(a) == len(b)
+        np.testing.assert_allclose(a["score"], b["score"], atol=1e-4)
+        np.testing.assert_allclose(a[["x0", "y0", "x1", "y1"]], b[["x0", "y0", "x1", "y1"]], atol=0.05)
+        assert (a["category_id"] == b["category_id"]).all()
+
+
+def test_strict_and_input_errors(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = ["predict", "--model", str(setup["model_dir"]), "--out", str(tmp_path / "p")]
+    assert main(model + ["--strict", str(setup["photos"] / "broken.jpg")]) == 1
+    assert "broken.jpg: unreadable or corrupt image" in capsys.readouterr().err
+    assert main(model) == 1
+    assert "no photos given" in capsys.readouterr().err
+    twins = tmp_path / "twins"
+    twins.mkdir()
+    for name in ("a.png", "a.jpg"):
+        Image.new("RGB", (40, 30)).save(twins / name)
+    assert main(model + [str(twins / "a.png"), str(twins / "a.jpg")]) == 1
+    assert "would both write" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path), "--out", str(tmp_path / "p"), str(twins / "a.png")]) == 1
+    assert "model.pt: model checkpoint not found" in capsys.readouterr().err
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "model.pt").write_bytes(b"junk")
+    assert main(["predict", "--model", str(tmp_path / "junk"), "--out", str(tmp_path / "p"), str(twins / "a.png")]) == 1
+    assert "not a readable facade-wwr checkpoint" in capsys.readouterr().err
+    assert main(model + ["--photos-from", str(tmp_path / "nope.txt")]) == 1
+    assert "nope.txt: photo list not found" in capsys.readouterr().err
+    with pytest.raises(UserError, match="unreadable"):
+        predict_photos(
+            load_predictor(setup["model"], "cpu"),
+            [setup["photos"] / "broken.jpg"],
+            tmp_path / "q",
+            warnings=Warnings(strict=True),
+            progress=False,
+        )
+    assert not (tmp_path / "q" / "broken.parquet").exists()
+
+
+def test_encoding_in_chunks_matches_torchvision_pasting() -> None:
+    """More instances than one chunk: every RLE equals torchvision's full-image pasting, thresholded."""
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    n, h, w = CHUNK + 7, 60, 90
+    g = torch.Generator().manual_seed(1)
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([80.0, 50.0])
+    boxes = torch.cat([xy, xy + 5 + torch.rand(n, 2, generator=g) * 40], 1)
+    probs = torch.rand(n, 28, 28, generator=g)
+    raw = RawDetections(boxes.numpy(), np.linspace(1, 0.1, n, dtype=np.float32), np.zeros(n, np.int64), probs)
+    rles, areas, dense = encode_instances(raw, h, w, dense=True)
+    expected = (paste_masks_in_image(probs[:, None], boxes, (h, w))[:, 0] > 0.5).numpy()
+    assert len(rles) == n and (dense == expected).all()
+    assert areas == [int(m.sum()) for m in expected]
+    assert (
+        mask_utils.decode([{"size": [h, w], "counts": r.encode()} for r in rles]).transpose(2, 0, 1) == expected
+    ).all()
+
+
+def test_photos_of_a_coco_file(setup: dict, tmp_path: Path) -> None:
+    """--coco predicts every image of a COCO file (the workflow's val predictions for `evaluate`)."""
+    from facade_wwr.coco import load_coco
+
+    coco_path = setup["data"]["val"]
+    out = tmp_path / "pred"
+    assert main(["predict", "--model", str(setup["model"]), "--out", str(out), "--coco", str(coco_path), *CAP]) == 0
+    names = sorted(im["file_name"] for im in load_coco(coco_path)["images"])
+    assert sorted(predictions.read(p).image for p in out.glob("*.parquet")) == names
+
+
+def test_large_jpeg_decoded_at_reduced_scale(tmp_path: Path) -> None:
+    """libjpeg's reduced-scale decoding gives the input size, the displayed photo size and the same picture."""
+    from facade_wwr.engines import input_size
+    from facade_wwr.images import open_image
+    from facade_wwr.inference import load_for_model
+
+    y, x = np.mgrid[0:1200, 0:1600]
+    rgb = np.dstack([x * 255 // 1600, y * 255 // 1200, (x + y) % 256]).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "big.jpg"
+    Image.fromarray(rgb).save(path, exif=exif, quality=95)
+    im, size = load_for_model(path, 256, 448)
+    assert size == (1200, 1600) and im.size == input_size(1200, 1600, 256, 448) == (256, 341)
+    reference = np.asarray(open_image(path).resize(im.size, Image.Resampling.BILINEAR), dtype=np.int16)
+    assert np.abs(np.asarray(im, dtype=np.int16) - reference)[..., :2].mean() < 2.0

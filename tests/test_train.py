@@ -1,0 +1,221 @@
+"""facade-wwr train: output files, repeatability, resumption, class handling and error messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from facade_wwr import training
+from facade_wwr.cli import main
+from facade_wwr.errors import UserError, Warnings
+from tests.test_engine_fixtures import FAST, SMALL, make_data, with_classes
+
+CONFIG = """\
+photos: ignored/by/train
+model:
+  engine: torchvision
+  architecture: maskrcnn_resnet18_fpn_small
+  weights: none
+  min_size: 96
+  max_size: 128
+train:
+  ims_per_batch: 2
+  optimizer: adamw
+  base_lr: 0.001
+  warmup_iters: 1
+  roi_batch_size_per_image: 64
+  rpn_batch_size_per_image: 64
+  log_period: 1
+  num_workers: 0
+  device: cpu
+"""
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return make_data(tmp_path_factory.mktemp("train_data"))
+
+
+@pytest.fixture(scope="module")
+def trained(data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two iterations through the command line, with evaluation on val."""
+    root = tmp_path_factory.mktemp("trained")
+    cfg = root / "config.yaml"
+    cfg.write_text(CONFIG)
+    out = root / "model"
+    args = ["train", "--train", str(data["train"]), "--val", str(data["val"]), "--out", str(out), "--config", str(cfg)]
+    assert (
+        main(args + ["--max-iter", "2", "--set", "train.eval_period=1", "--set", "model.detections_per_image=50"]) == 0
+    )
+    return out
+
+
+def _run(data: dict, out: Path, val: bool = False, **train_changes) -> dict:
+    settings = dataclasses.replace(FAST, **train_changes)
+    return training.train(data["train"], data["val"] if val else None, out, SMALL, settings)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def _losses(out: Path) -> list[dict]:
+    keep = ("iteration", "loss", "lr")
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k in keep or k.startswith("loss_")} for line in lines]
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+def test_model_dir_files(trained: Path) -> None:
+    names = {p.name for p in trained.iterdir()}
+    assert {"model.pt", "last.pt", "settings.json", "metrics.jsonl", "metrics.json", "loss.png"} <= names
+    assert not [n for n in names if n.startswith(".")]  # no temporary file left behind
+    ckpt = torch.load(trained / "model.pt", map_location="cpu", weights_only=True)
+    assert ckpt["format"] == "facade-wwr/model/1" and ckpt["engine"] == "torchvision"
+    assert ckpt["classes"] == ["window", "building"] and ckpt["iteration"] == 2
+    assert ckpt["model_settings"]["min_size"] == 96 and ckpt["model_settings"]["detections_per_image"] == 50
+    last = torch.load(trained / "last.pt", map_location="cpu", weights_only=True)
+    assert last["iteration"] == 2 and "optimizer" in last and last["rng"].dtype == torch.uint8
+    assert (trained / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_settings_json(trained: Path) -> None:
+    s = json.loads((trained / "settings.json").read_text())
+    assert s["engine"] == "torchvision" and s["classes"] == ["window", "building"]
+    assert s["model_settings"]["architecture"] == "maskrcnn_resnet18_fpn_small"
+    assert s["train_settings"]["max_iter"] == 2 and s["train_settings"]["eval_period"] == 1
+    assert s["device"] == "cpu" and s["versions"]["torch"] == torch.__version__
+    assert s["train_coco"].endswith("train.json") and s["val_coco"].endswith("val.json")
+
+
+def test_metrics_jsonl(trained: Path) -> None:
+    lines = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in lines] == [1, 2]
+    terms = {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    for r in lines:
+        assert terms <= set(r) and r["loss"] == pytest.approx(sum(r[k] for k in terms), abs=1e-3)
+        assert r["lr"] > 0 and r["sec_per_iter"] > 0 and "eta_s" in r
+
+
+def test_metrics_json_is_coco_evaluation(trained: Path) -> None:
+    m = json.loads((trained / "metrics.json").read_text())
+    assert m["iteration"] == 2 and m["classes"] == ["window", "building"]
+    for kind in ("bbox", "segm"):
+        for key in ("AP", "AP50", "AP75"):
+            assert 0.0 <= m[kind][key] <= 1.0
+        assert set(m[kind]["per_class"]) == {"window", "building"}
+    assert [h["iteration"] for h in m["history"]] == [1, 2]  # eval_period 1, plus the end
+    assert m["history"][-1]["images"] == 2 and m["history"][-1]["max_dets"] == 50
+    ckpt_hash = training.file_id(trained / "model.pt")
+    assert m["model"] == ckpt_hash
+
+
+# ---------------------------------------------------------------------------------------------- repeatability
+
+
+def test_repeatable_and_resumable(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupted run resumed from last.pt ends with the very weights of an uninterrupted one (so a
+    fresh run with the same seed repeats too: the first two iterations of "c" are a fresh run's)."""
+    _run(data, tmp_path / "a", max_iter=3)
+    wa = _weights(tmp_path / "a" / "model.pt")
+    _run(data, tmp_path / "w", max_iter=3, num_workers=1)  # photos decoded in a loader process: same run
+    ww = _weights(tmp_path / "w" / "model.pt")
+    assert all(torch.equal(wa[k], ww[k]) for k in wa)
+
+    real_step = training._step
+
+    def interrupted(run, batch, iteration):
+        if iteration == 2:
+            raise KeyboardInterrupt
+        return real_step(run, batch, iteration)
+
+    monkeypatch.setattr(training, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(data, tmp_path / "c", max_iter=3, checkpoint_period=2)
+    assert not (tmp_path / "c" / "model.pt").exists()
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["iteration"] == 2
+    monkeypatch.setattr(training, "_step", real_step)
+    _run(data, tmp_path / "c", max_iter=3, checkpoint_period=0)  # a period change does not block resuming
+    wc = _weights(tmp_path / "c" / "model.pt")
+    assert all(torch.equal(wa[k], wc[k]) for k in wa)
+    assert _losses(tmp_path / "a") == _losses(tmp_path / "c")
+
+
+def test_changed_settings_start_over(data: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """After a settings change (a config edit makes the workflow rerun train) the old last.pt is not resumed."""
+    _run(data, tmp_path / "m", max_iter=1)
+    capsys.readouterr()
+    _run(data, tmp_path / "m", max_iter=1, base_lr=0.002)
+    err = capsys.readouterr().err
+    assert "last.pt: written with train.base_lr=0.001, now 0.002; starting over instead of resuming" in err
+    assert "resuming from" not in err
+    assert torch.load(tmp_path / "m" / "last.pt", weights_only=True)["train_settings"]["base_lr"] == 0.002
+    strict = Warnings(strict=True)
+    with pytest.raises(UserError, match="starting over instead of resuming.*--strict"):
+        training.train(
+            data["train"], None, tmp_path / "m", SMALL, dataclasses.replace(FAST, max_iter=1), warnings=strict
+        )
+
+
+# ---------------------------------------------------------------------------------------------- classes
+
+
+def test_classes_come_from_the_coco_file(data: dict, tmp_path: Path) -> None:
+    three = with_classes(data["train"], tmp_path / "three.json", ["window", "building", "door"])
+    training.train(three, None, tmp_path / "m", SMALL, dataclasses.replace(FAST, max_iter=1))
+    ckpt = torch.load(tmp_path / "m" / "model.pt", weights_only=True)
+    assert ckpt["classes"] == ["window", "building", "door"]
+    assert ckpt["model"]["roi_heads.box_predictor.cls_score.weight"].shape[0] == 4
+    with pytest.raises(UserError, match=r"val.json: classes \['window', 'building'\] differ"):
+        training.train(three, data["val"], tmp_path / "n", SMALL, FAST)
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_corrupt_training_photo_is_named(data: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    coco = json.loads(data["train"].read_text())
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    for im in coco["images"]:
+        im["path"] = str(bad) if im["id"] == 1 else str((data["train"].parent / im["path"]).resolve())
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(coco))
+    args = ["train", "--train", str(path), "--out", str(tmp_path / "m"), "--max-iter", "3"]
+    args += ["--architecture", "maskrcnn_resnet18_fpn_small", "--weights", "none", "--device", "cpu"]
+    # in a loader worker process: the message still comes back as one line
+    assert main(args + ["--set", "train.num_workers=1", "--set", "train.ims_per_batch=4"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("facade-wwr train: error: ")
+    assert "broken.jpg: unreadable or corrupt image" in err[0]
+
+
+def test_divergence_is_reported(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from facade_wwr.engines.torchvision_engine import TorchvisionEngine
+
+    real = TorchvisionEngine.losses
+
+    def nan_losses(self, module, batch, device):
+        out = real(self, module, batch, device)
+        return {k: v * float("nan") for k, v in out.items()}
+
+    monkeypatch.setattr(TorchvisionEngine, "losses", nan_losses)
+    with pytest.raises(UserError, match="training diverged at iteration 1 .*lower train.base_lr"):
+        _run(data, tmp_path / "m", max_iter=1)
+
+
+def test_command_line_errors(data: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = str(tmp_path / "m")
+    assert main(["train", "--train", str(tmp_path / "none.json"), "--out", out, "--weights", "none"]) == 1
+    assert "none.json: file not found" in capsys.readouterr().err
+    assert main(["train", "--train", str(data["train"]), "--out", out, "--set", "train.lr=1"]) == 1
+    assert "unknown setting train.lr" in capsys.readouterr().err
+    assert main(["train", "--train", str(data["train"]), "--out", out, "--max-iter", "1", "--weights", "coco"]) == 1
+    err = capsys.readouterr().err
+    assert "download-weights" in err and "maskrcnn_resnet50_fpn_v2_coco-" in err
