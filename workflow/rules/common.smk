@@ -1,6 +1,7 @@
 # Config validation, input functions and wildcard constraints shared by every stage.
 
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -10,6 +11,10 @@ from facade_wwr.shards import assign
 
 
 validate(config, schema="../schemas/config.schema.yaml")
+
+# Rules call the `facade-wwr` command: find it next to the Python running Snakemake, so that
+# `.venv/bin/snakemake --cores all` works without activating the venv first.
+shell.prefix(f'set -euo pipefail; export PATH="{Path(sys.executable).parent}:$PATH"; ')
 
 
 wildcard_constraints:
