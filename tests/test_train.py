@@ -163,6 +163,20 @@ def test_changed_settings_start_over(data: dict, tmp_path: Path, capsys: pytest.
         )
 
 
+def test_changed_training_data_start_over(data: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A finished last.pt is never reused for other data (the workflow reruns train after a VIA edit)."""
+    _run(data, tmp_path / "m", max_iter=1)
+    coco = json.loads(Path(data["train"]).read_text())
+    coco["annotations"] = coco["annotations"][1:]  # the user corrected an annotation
+    edited = Path(data["train"]).with_name("train_edited.json")
+    edited.write_text(json.dumps(coco))
+    capsys.readouterr()
+    settings = dataclasses.replace(FAST, max_iter=1)
+    training.train(edited, None, tmp_path / "m", SMALL, settings)
+    err = capsys.readouterr().err
+    assert "last.pt: written for other training data (the COCO file changed); starting over" in err
+
+
 # ---------------------------------------------------------------------------------------------- classes
 
 

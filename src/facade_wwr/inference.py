@@ -9,7 +9,6 @@ stay at the mask head's 28 x 28 until each is pasted, thresholded and encoded in
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 import time
@@ -28,6 +27,7 @@ from facade_wwr import masks as rle_masks
 from facade_wwr import predictions
 from facade_wwr.engines import Engine, ModelSettings, RawDetections, TrainSettings, from_dict, get_engine, input_size
 from facade_wwr.errors import UserError, Warnings
+from facade_wwr.fileio import sha256
 from facade_wwr.images import open_image
 
 MODEL_FORMAT = "facade-wwr/model/1"
@@ -190,11 +190,7 @@ def encode_instances(raw: RawDetections, height: int, width: int, threshold: flo
 
 def file_id(path: str | Path) -> str:
     """The model id written into prediction files: the first 12 hex digits of the checkpoint's sha256."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
+    return sha256(path)[:12]
 
 
 @dataclass

@@ -43,7 +43,7 @@ from facade_wwr.engines import (
     get_engine,
 )
 from facade_wwr.errors import UserError, Warnings
-from facade_wwr.fileio import atomic_path, write_json, write_text
+from facade_wwr.fileio import atomic_path, sha256, write_json, write_text
 from facade_wwr.inference import (
     MODEL_FORMAT,
     _eta,
@@ -226,11 +226,13 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 
 def checkpoint_header(
-    engine: str, model: ModelSettings, train: TrainSettings, classes: Sequence[str]
+    engine: str, model: ModelSettings, train: TrainSettings, classes: Sequence[str], train_data: str = ""
 ) -> dict[str, Any]:
-    """The JSON-able metadata stored in ``model.pt`` and ``last.pt``: enough to rebuild the network."""
+    """The JSON-able metadata stored in ``model.pt`` and ``last.pt``: enough to rebuild the network, plus
+    ``train_data``, the sha256 of the training COCO file, so that a run never resumes on other data."""
     return {
         "engine": engine,
+        "train_data": train_data,
         "architecture": model.architecture,
         "classes": list(classes),
         "model_settings": as_dict(model),
@@ -253,6 +255,8 @@ def resume_difference(ckpt: dict[str, Any], header: dict[str, Any]) -> str | Non
     Only logging, checkpointing, loader processes and the device may change between an interrupted run
     and its resumption; anything else would make the result differ from an uninterrupted run.
     """
+    if ckpt.get("train_data") != header["train_data"]:
+        return "written for other training data (the COCO file changed)"
     for key in ("engine", "classes"):
         if ckpt.get(key) != header[key]:
             return f"written for {key} {ckpt.get(key)!r}, now {header[key]!r}"
@@ -484,7 +488,7 @@ def train(
         val_path = None
     dataset = CocoTrainSet(train_path, model.min_size, model.max_size)
     device = pick_device(settings.device)
-    header = checkpoint_header(engine.name, model, settings, classes)
+    header = checkpoint_header(engine.name, model, settings, classes, sha256(train_path))
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     ckpt = load_last(last) if last.is_file() and not restart else None

@@ -14,7 +14,6 @@ through an allow-list unpickler that accepts nothing but numpy arrays, dicts and
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from facade_wwr.errors import UserError
-from facade_wwr.fileio import atomic_path, write_text
+from facade_wwr.fileio import atomic_path, sha256, write_text
 
 KINDS = ("coco", "imagenet")
 DETECTRON2_PREFIX = "https://dl.fbaipublicfiles.com/detectron2/"
@@ -130,12 +129,7 @@ def catalogue(engine: str, architecture: str, kind: str) -> WeightsFile:
 # ---------------------------------------------------------------------------------------------- checking
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = sha256  # the file's hex digest (fileio.sha256)
 
 
 def _record_path(path: Path) -> Path:

@@ -4,17 +4,9 @@ import hashlib
 import json
 
 import facade_wwr
-from facade_wwr.fileio import write_json
+from facade_wwr.fileio import sha256, write_json
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake's script directive)
-
-
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 config = dict(snakemake.params.config)
