@@ -235,9 +235,9 @@ def test_bad_input_is_a_one_line_error_and_writes_nothing(
     elif setup == "absolute_name":
         via_export(tmp_path, {str(tmp_path / "a.jpg"): [WINDOW]})
     elif setup == "dotdot_name":
-        via_export(tmp_path, {"..a.jpg": [WINDOW]})
+        via_export(tmp_path, {"../a.jpg": [WINDOW]})
     elif setup == "subfolder_name":
-        via_export(tmp_path, {"sub/a.jpg": [WINDOW]})
+        via_export(tmp_path, {"sub\\a.jpg": [WINDOW]})
     elif setup == "listed_twice":
         via.write_text(
             json.dumps(

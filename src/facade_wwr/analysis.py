@@ -39,6 +39,9 @@ from facade_wwr.predictions import Predictions
 from facade_wwr.via import TaggedPoint
 
 DEFAULT_SCORE_THRESHOLD = 0.7
+#: Category ids of the prediction-file contract (the order of ``data.classes``: window first, building second),
+#: so that renamed classes (e.g. ``[Fenster, Gebaeude]``) analyse the same.
+WINDOW_ID, BUILDING_ID = 0, 1
 #: Share of a window's pixels that must lie inside a building for the window to count there.
 WINDOW_COUNT_SHARE = 0.5
 #: Separator joining several tagged IDs (and their coordinates) that fall in one building.
@@ -82,8 +85,8 @@ def select_instances(
     threshold: float,
     source: str | Path,
     warnings: Warnings,
-    building: str = "building",
-    window: str = "window",
+    building_id: int = BUILDING_ID,
+    window_id: int = WINDOW_ID,
 ) -> Instances:
     """Kept buildings and windows of a photo; buildings whose mask is empty are skipped with a warning.
 
@@ -91,8 +94,8 @@ def select_instances(
     """
     table = pred.table[kept(pred.table, threshold)]
     h, w = pred.height, pred.width
-    b = table[table["category"] == building].reset_index(drop=True)
-    win = table[table["category"] == window].reset_index(drop=True)
+    b = table[table["category_id"] == building_id].reset_index(drop=True)
+    win = table[table["category_id"] == window_id].reset_index(drop=True)
     b_rles = [masks.rle(c, h, w) for c in b["mask_rle"]]
     areas = mask_utils.area(b_rles) if b_rles else np.zeros(0)
     if (areas == 0).any():

@@ -38,6 +38,7 @@ class Source:
 
 def _clip_polygon(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> tuple[list[float], bool]:
     """Shift VIA vertices to pixel centres, clip them to the image; return the flat list and whether clipped."""
+    # VIA puts a click on the photo's right or bottom edge at x = W or y = H: inside, not worth a warning.
     outside = bool((xs < 0).any() or (ys < 0).any() or (xs > width).any() or (ys > height).any())
     px = np.clip(xs + 0.5, 0.0, float(width))
     py = np.clip(ys + 0.5, 0.0, float(height))

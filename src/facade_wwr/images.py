@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facade_wwr.errors import UserError
@@ -19,7 +18,7 @@ def safe_image_path(images_dir: str | os.PathLike[str], name: str, source: str) 
     A name that is absolute, contains ``..`` or a path separator (a URL, a sub-folder) is rejected,
     so that nothing outside the images folder is ever read.
     """
-    if not name or os.path.isabs(name) or "/" in name or "\\" in name or name in (".", "..") or ".." in name:
+    if not name or os.path.isabs(name) or "/" in name or "\\" in name or name in (".", ".."):
         raise UserError(f"{source}: image name {name!r} is not a plain file name inside the images folder")
     return Path(images_dir) / name
 
@@ -38,11 +37,6 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
         raise UserError(f"{path}: image not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"{path}: unreadable or corrupt image ({e})") from None
-
-
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image to an ``(H, W, 3)`` uint8 array, EXIF orientation applied."""
-    return np.asarray(open_image(path))
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:

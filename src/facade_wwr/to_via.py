@@ -341,7 +341,7 @@ def instance_regions(
     """The polygon regions of one prediction file, in its (score-descending) instance order."""
     regions = []
     for row in pred.table.itertuples(index=False):
-        if float(row.score) < options.score_threshold:
+        if np.float32(row.score) < np.float32(options.score_threshold):  # as analysis compares (float32)
             summary.below_threshold += 1
             continue
         category = str(row.category)

@@ -7,13 +7,18 @@ rule analyze:
         tagged=tagged_input,
     output:
         table=RESULTS / "analysis/{shard}.parquet",
+        unmatched=RESULTS / "analysis/{shard}.unmatched.csv" if config["predict"]["tagged"] else [],
         overlays=directory(RESULTS / "overlays/{shard}") if config["analysis"]["overlays"] else [],
     params:
         threshold=config["analysis"]["score_threshold"],
         # a shard sees only its photos: points on other photos are left to merge (--tagged-scope inputs)
-        tagged=lambda wildcards, input: f"--tagged '{input.tagged}' --tagged-scope inputs" if input.tagged else "",
+        tagged=lambda wildcards, input, output: (
+            f"--tagged {shlex.quote(input.tagged[0])} --tagged-scope inputs --unmatched {output.unmatched}"
+            if input.tagged
+            else ""
+        ),
         overlays=lambda wildcards, output: (
-            f"--overlays {output.overlays} --photos '{config['predict']['images']}'" if output.overlays else ""
+            f"--overlays {output.overlays} --photos {shlex.quote(config['predict']['images'])}" if output.overlays else ""
         ),
     conda:
         "../envs/facade-wwr.yaml"

@@ -1,12 +1,12 @@
 # Config validation, input functions and wildcard constraints shared by every stage.
 
-import os
+import shlex
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-from facade_wwr.images import IMAGE_SUFFIXES
+from facade_wwr.images import list_images
 from facade_wwr.shards import assign
 
 
@@ -45,7 +45,7 @@ def via2coco_args(wildcards):
     args = []
     for source in sources(wildcards.split):
         args += ["--via", source["via"], "--images", source["images"]]
-    return " ".join(f"'{a}'" for a in args)
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def via_inputs(wildcards):
@@ -67,8 +67,7 @@ def shards():
         raise WorkflowError(f"predict.images: {folder} is not a folder of photos")
     key = (str(folder), folder.stat().st_mtime_ns)
     if key not in _shards_cache:
-        with os.scandir(folder) as entries:
-            names = [e.name for e in entries if e.is_file() and Path(e.name).suffix.lower() in IMAGE_SUFFIXES]
+        names = [p.name for p in list_images(folder)]
         _shards_cache.clear()
         _shards_cache[key] = assign(names, config["predict"]["shard_size"])
     return _shards_cache[key]
@@ -83,20 +82,28 @@ def shard_tables(wildcards):
     return expand(RESULTS / "analysis/{shard}.parquet", shard=shards())
 
 
+def model_setting(key):
+    """model.<key> from the config, else the code's default (facade_wwr.engines.ModelSettings)."""
+    if key in config["model"]:
+        return config["model"][key]
+    from facade_wwr.engines import ModelSettings
+
+    return getattr(ModelSettings(), key)
+
+
 def pretrained_weights():
     """The cached checkpoint that model.weights: coco|imagenet needs (downloaded by a local job), or None."""
-    kind = config["model"].get("weights", "none")
+    kind = model_setting("weights")
     if kind not in ("coco", "imagenet"):
         return None
     from facade_wwr.errors import UserError
     from facade_wwr.weights import catalogue
 
-    model = config["model"]
     try:
-        entry = catalogue(model.get("engine", "torchvision"), model.get("architecture", "maskrcnn_resnet50_fpn_v2"), kind)
+        entry = catalogue(model_setting("engine"), model_setting("architecture"), kind)
     except UserError as e:
         raise WorkflowError(f"model.weights: {e}")
-    return str(entry.path(model.get("weights_dir", "resources/weights")))
+    return str(entry.path(model_setting("weights_dir")))
 
 
 def tagged_input(wildcards):

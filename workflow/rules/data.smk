@@ -39,8 +39,8 @@ rule via2coco:
     log:
         LOGS / "via2coco_{split}.log",
     shell:
-        "facade-wwr via2coco {params.sources} --out {output.coco} --classes '{params.classes}'"
-        " --class-attribute '{params.attribute}' {params.flags} > {log} 2>&1"
+        "facade-wwr via2coco {params.sources} --out {output.coco} --classes {params.classes:q}"
+        " --class-attribute {params.attribute:q} {params.flags} > {log} 2>&1"
 
 
 rule preview:

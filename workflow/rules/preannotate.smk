@@ -10,17 +10,17 @@ rule preannotate:
         PREANNOTATIONS,
     params:
         globs=lambda wildcards, input: " ".join(f"{d}/*.parquet" for d in input.predictions),
-        photos=config["predict"]["images"],
+        photos=shlex.quote(config["predict"]["images"]),
         threshold=config["preannotate"]["score_threshold"],
         tolerance=config["preannotate"]["tolerance"],
         style=config["preannotate"]["class_style"],
         attribute=config["data"]["class_attribute"],
-        tagged=lambda wildcards, input: f"--tagged '{input.tagged}'" if input.tagged else "",
+        tagged=lambda wildcards, input: f"--tagged {shlex.quote(input.tagged[0])}" if input.tagged else "",
     conda:
         "../envs/facade-wwr.yaml"
     log:
         LOGS / "preannotate.log",
     shell:
-        "facade-wwr to-via {params.globs} --out {output} --photos '{params.photos}' --score-threshold {params.threshold}"
-        " --tolerance {params.tolerance} --class-style {params.style} --class-attribute '{params.attribute}'"
+        "facade-wwr to-via {params.globs} --out {output} --photos {params.photos} --score-threshold {params.threshold}"
+        " --tolerance {params.tolerance} --class-style {params.style} --class-attribute {params.attribute:q}"
         " {params.tagged} > {log} 2>&1"

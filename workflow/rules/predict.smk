@@ -24,4 +24,4 @@ rule predict:
         runtime=120,
     shell:
         "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
-        " --min-score {params.min_score} {params.npz} {input.photos} 2> {log}"
+        " --min-score {params.min_score} {params.npz} {input.photos:q} 2> {log}"

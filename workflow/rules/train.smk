@@ -11,9 +11,9 @@ rule download_weights:
         # only asked for when model.weights is coco or imagenet (see pretrained_weights in common.smk)
         weights=pretrained_weights() or "resources/weights/.unused",
     params:
-        engine=config["model"].get("engine", "torchvision"),
-        architecture=config["model"].get("architecture", "maskrcnn_resnet50_fpn_v2"),
-        kind=config["model"].get("weights", "none"),
+        engine=lambda wildcards: model_setting("engine"),
+        architecture=lambda wildcards: model_setting("architecture"),
+        kind=lambda wildcards: model_setting("weights"),
         dest=lambda wildcards, output: Path(output.weights).parent.parent,  # <weights_dir>/<engine>/<file>
     conda:
         "../envs/facade-wwr.yaml"

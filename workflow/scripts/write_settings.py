@@ -3,8 +3,10 @@ stage exactly when those sections change, and the stage's own command reads them
 
 import yaml
 
+from facade_wwr.fileio import write_text
+
 snakemake = snakemake  # noqa: F821 (injected by Snakemake's script directive)
 
-with open(snakemake.log[0], "w") as log, open(snakemake.output[0], "w") as out:
-    yaml.safe_dump(dict(snakemake.params.sections), out, sort_keys=False)
+write_text(snakemake.output[0], yaml.safe_dump(dict(snakemake.params.sections), sort_keys=False))
+with open(snakemake.log[0], "w") as log:
     print(f"wrote {snakemake.output[0]}", file=log)
