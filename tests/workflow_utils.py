@@ -48,7 +48,7 @@ def snakemake(
     """
     bin_dir = str(Path(sys.executable).parent)
     full_env = {**os.environ, **(env or {})}
-    full_env["PATH"] = bin_dir + os.pathsep + full_env.get("PATH", "")
+    full_env["PATH"] = full_env.get("PATH", "") + os.pathsep + bin_dir  # a test's own PATH entries come first
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
         cwd=workdir,

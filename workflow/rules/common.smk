@@ -12,9 +12,9 @@ from facade_wwr.shards import assign
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-# Rules call the `facade-wwr` command: find it next to the Python running Snakemake, so that
-# `.venv/bin/snakemake --cores all` works without activating the venv first.
-shell.prefix(f'set -euo pipefail; export PATH="{Path(sys.executable).parent}:$PATH"; ')
+# Rules call the `facade-wwr` command: the one on PATH, else the one next to the Python running Snakemake,
+# so that `.venv/bin/snakemake --cores all` works without activating the venv first.
+shell.prefix(f'set -euo pipefail; export PATH="$PATH:{Path(sys.executable).parent}"; ')
 
 
 wildcard_constraints:
