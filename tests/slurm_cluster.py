@@ -2,7 +2,12 @@
 
 slurmctld and slurmd run on this machine with two partitions, ``cpu`` (default) and ``gpu``, and one
 ``gpu`` GRES backed by /dev/null; no accounting database, so jobs stay visible to ``squeue`` through a
-large ``MinJobAge``. munged runs with a private key and socket, nothing in /etc is touched.
+large ``MinJobAge``. munged runs with a private key and socket.
+
+The configuration must live at the default path, /etc/slurm/slurm.conf: snakemake-executor-plugin-slurm-jobstep
+drops every ``SLURM_*`` variable (``SLURM_CONF`` too) before its nested ``srun``, which then finds no
+configuration anywhere else. The file is written only where none exists (a machine that is no cluster) and
+removed again afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+MARKER = "# written by facade-wwr's tests\n"
 DAEMONS = ("munged", "munge", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol")
 
 
@@ -27,6 +34,8 @@ def unavailable_reason() -> str | None:
         return f"SLURM not installed (missing {', '.join(missing)}; apt-get install slurm-wlm munge)"
     if os.geteuid() != 0:
         return "starting slurmctld/slurmd needs root"
+    if SYSTEM_CONF.exists() and not SYSTEM_CONF.read_text().startswith(MARKER):
+        return f"{SYSTEM_CONF} exists: this machine belongs to a real cluster, which the test leaves alone"
     return None
 
 
@@ -81,9 +90,10 @@ def slurm_cluster(root: Path, mem_mb: int = 16000) -> Iterator[dict[str, str]]:
     key = root / "munge" / "munge.key"
     key.write_bytes(os.urandom(1024))
     os.chmod(key, 0o400)
-    conf = root / "slurm.conf"
-    conf.write_text(_conf(root, host, os.cpu_count() or 1, mem_mb))
-    (root / "gres.conf").write_text(f"NodeName={host} Name=gpu File=/dev/null\n")
+    conf = SYSTEM_CONF
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(MARKER + _conf(root, host, os.cpu_count() or 1, mem_mb))
+    (conf.parent / "gres.conf").write_text(MARKER + f"NodeName={host} Name=gpu File=/dev/null\n")
     env = {**os.environ, "SLURM_CONF": str(conf)}
     m = root / "munge"
     try:
@@ -116,3 +126,7 @@ def slurm_cluster(root: Path, mem_mb: int = 16000) -> Iterator[dict[str, str]]:
         subprocess.run(["scancel", "--full", "-u", "root"], env=env, capture_output=True)
         for pidfile in (root / "slurmd.pid", root / "slurmctld.pid", m / "munged.pid"):
             _kill_pidfile(pidfile)
+        for path in (conf, conf.parent / "gres.conf"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.read_text().startswith(MARKER):
+                    path.unlink()

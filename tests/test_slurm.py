@@ -4,6 +4,7 @@ GPU request, analysis to the cpu partition (read back from squeue, jobs stay lis
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def test_demo_workflow_on_slurm_uses_gpu_and_cpu_partitions(tmp_path: Path) -> N
             "2",
             "--jobs",
             "4",
+            # the GPU rules declare 4 threads; this node has os.cpu_count() CPUs
+            "--set-threads",
+            f"train={os.cpu_count()}",
+            f"predict={os.cpu_count()}",
+            f"predict_val={os.cpu_count()}",
             env=env,
         )
         jobs = squeue_jobs(env)
