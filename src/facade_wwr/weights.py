@@ -7,16 +7,14 @@ convention ``torch.hub`` checks), so every download and every later use is verif
 detectron2 publishes no checksums: the sha256 of the first download is recorded beside the file
 (``<file>.sha256``) and checked on every later use, unless the user pins one with ``--sha256``.
 
-Loading never unpickles arbitrary objects: ``.pt``/``.pth`` files go through
-``torch.load(weights_only=True)``; detectron2's model-zoo ``.pkl`` files (numpy arrays in a dict) go
-through an allow-list unpickler that accepts nothing but numpy arrays, dicts and plain values.
+facade-wwr never unpickles: ``.pt``/``.pth`` files go through ``torch.load(weights_only=True)``, and
+detectron2's model-zoo ``.pkl`` files (pickles) are left to the detectron2 engine, which hands them to
+detectron2's own checkpointer after their sha256 was checked here.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
 import re
 import urllib.error
 import urllib.request
@@ -219,52 +217,17 @@ def cached(entry: WeightsFile, weights_dir: str | os.PathLike[str]) -> Path:
 # ---------------------------------------------------------------------------------------------- loading
 
 
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays in dicts and nothing else (detectron2's model-zoo ``.pkl`` format)."""
-
-    ALLOWED = {
-        ("collections", "OrderedDict"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-        ("_codecs", "encode"),  # how protocol-2 pickles store byte strings
-    }
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a weights file")
-        return super().find_class(module, name)
-
-
-def _read_arrays_pickle(path: Path) -> dict[str, Any]:
-    import numpy as np
-    import torch
-
-    try:
-        with open(path, "rb") as f:
-            data = _ArraysOnlyUnpickler(io.BufferedReader(f), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
-        raise UserError(f"{path}: not a detectron2 model-zoo weights file ({e})") from None
-    if isinstance(data, dict) and isinstance(data.get("model"), dict):
-        data = data["model"]
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: not a dict of weights")
-    return {k: torch.as_tensor(np.asarray(v)) for k, v in data.items() if isinstance(v, np.ndarray)}
-
-
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Tensors of a checkpoint file: a state dict, a facade-wwr ``model.pt``/``last.pt`` (its ``model``
-    entry), a ``{"model": state_dict}`` checkpoint, or a detectron2 model-zoo ``.pkl``."""
+    entry) or a ``{"model": state_dict}`` checkpoint. A detectron2 model-zoo ``.pkl`` is a pickle: it is
+    refused here and read only by the detectron2 engine, through detectron2's own checkpointer."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: weights file not found")
-    if path.suffix == ".pkl":
-        return _read_arrays_pickle(path)
+    if path.suffix == ".pkl":  # a pickle: facade-wwr never unpickles; detectron2's checkpointer reads these
+        raise UserError(f"{path}: a detectron2 model-zoo .pkl file; only model.engine: detectron2 can start from it")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises a variety of errors for foreign or corrupt files

@@ -71,6 +71,11 @@ class Detectron2Engine:
         path = weights.resolve(model.weights, self.name, model.architecture, model.weights_dir)
         if path is None:
             return []
+        if path.suffix == ".pkl":  # the model zoo's format is a pickle: leave it to detectron2's own reader
+            from detectron2.checkpoint import DetectionCheckpointer
+
+            DetectionCheckpointer(module).load(str(path))
+            return [f"loaded {path} with detectron2's checkpointer (heads of another shape keep their random init)"]
         return weights.load_matching(module, weights.load_state_dict(path), str(path))
 
     @staticmethod
