@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facade_wwr import analysis, masks, predictions, tables
+from facade_wwr import analysis, masks, predictions, tables, via
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError, Warnings
 
@@ -293,7 +293,7 @@ def test_real_val_ground_truth_with_tagged_ids(real_coco: dict[str, Path], real_
     for tid, idx in (("id_5", 4), ("id_6", 10)):
         point = next(
             p
-            for p in analysis.load_tagged(real_data / "val" / "via_region_data.json", w)[image["file_name"]]
+            for p in via.tagged_points(real_data / "val" / "via_region_data.json", warnings=w)[image["file_name"]]
             if p.tagged_id == tid
         )
         m = masks.decode(table["mask_rle"][inst.buildings["instance"][idx]], image["height"], image["width"])
@@ -302,7 +302,7 @@ def test_real_val_ground_truth_with_tagged_ids(real_coco: dict[str, Path], real_
 
 def test_loading_tagged_points_ignores_polygons(real_data: Path) -> None:
     w = Warnings(quiet=True)
-    points = analysis.load_tagged(real_data / "val" / "via_region_data.json", w)
+    points = via.tagged_points(real_data / "val" / "via_region_data.json", warnings=w)
     assert {k: [p.tagged_id for p in v] for k, v in points.items()} == {
         "_0CfAgwU4GRi9S6yzBbnxQ.jpg": ["id_5", "id_6"],
         "_FczOQH2Gps-DKWQb9aLlw.jpg": ["id_1", "id_2", "id_3", "id_4"],
@@ -330,9 +330,9 @@ def test_loading_tagged_points_warns_about_bad_points(tmp_path: Path) -> None:
         )
     )
     w = Warnings(quiet=True)
-    points = analysis.load_tagged(path, w)
+    points = via.tagged_points(path, warnings=w)
     assert [p.tagged_id for p in points["a.jpg"]] == ["x"]
     assert w.messages == [f"{path}: image a.jpg region 0: point without a 'tagged_id', skipped"]
     with pytest.raises(UserError, match="malformed JSON"):
         (tmp_path / "bad.json").write_text("{")
-        analysis.load_tagged(tmp_path / "bad.json", w)
+        via.tagged_points(tmp_path / "bad.json", warnings=w)

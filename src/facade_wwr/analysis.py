@@ -36,7 +36,7 @@ from pycocotools import mask as mask_utils
 from facade_wwr import masks, predictions, tables
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.predictions import Predictions
-from facade_wwr.via import TaggedPoint
+from facade_wwr.via import TaggedPoint, tagged_points
 
 DEFAULT_SCORE_THRESHOLD = 0.7
 #: Category ids of the prediction-file contract (the order of ``data.classes``: window first, building second),
@@ -250,22 +250,6 @@ def analyze_predictions(
     return PhotoResult(Path(source), pred, instances, building_table(pred, instances, tags), unmatched)
 
 
-def load_tagged(path: str | Path, warnings: Warnings) -> dict[str, list[TaggedPoint]]:
-    """Tagged points per photo from a VIA file (which may hold only points).
-
-    Polygons in the file are ignored, and so are warnings about them; warnings about points (a point
-    without a tagged ID, with bad coordinates) are passed on.
-    """
-    from facade_wwr.via import read_via
-
-    quiet = Warnings(quiet=True)
-    via = read_via(path, warnings=quiet, classes=())
-    for skipped in via.skipped:
-        if skipped.reason.startswith("point "):
-            warnings.warn(skipped.message())
-    return {image.filename: list(image.points) for image in via.images if image.points}
-
-
 @dataclass
 class Analysis:
     """The outcome of ``analyze``: the building table, the metadata it is written with, the report."""
@@ -294,7 +278,7 @@ def analyze_files(
     threshold = check_threshold(threshold)
     if tagged_scope not in ("all", "inputs"):
         raise ValueError(f"tagged_scope {tagged_scope!r}")
-    points = load_tagged(tagged, warnings) if tagged else {}
+    points = tagged_points(tagged, warnings=warnings) if tagged else {}
     tagged_path = str(tagged) if tagged else ""
     seen: dict[str, str] = {}
     frames: list[pd.DataFrame] = []

@@ -33,7 +33,7 @@ from facade_wwr import DEFAULT_CLASSES, masks, predictions
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import write_text
 from facade_wwr.images import image_size, safe_image_path
-from facade_wwr.via import polygon_problem, read_via, ticked_classes
+from facade_wwr.via import polygon_problem, tagged_points, ticked_classes
 
 CLASS_STYLES = ("checkbox", "radio")
 SCORE_ATTRIBUTE = "score"
@@ -321,18 +321,9 @@ def photo_size(photos: str | os.PathLike[str], name: str, pred_path: str, width:
 
 
 def read_tagged(path: str | os.PathLike[str], warnings: Warnings) -> dict[str, list[dict[str, Any]]]:
-    """Point regions per photo name from a ``--tagged`` VIA file; its polygons are not carried over.
-
-    Only problems with points are reported: the file may be a full annotation file whose polygons
-    (and their issues) are none of this command's business.
-    """
-    tagged = read_via(path, tagged_attribute=TAGGED_ATTRIBUTE, warnings=Warnings(quiet=True))
-    for skipped in tagged.skipped:
-        if skipped.reason.startswith("point"):
-            warnings.warn(skipped.message())
-    return {
-        img.filename: [point_region(p.tagged_id, p.x, p.y) for p in img.points] for img in tagged.images if img.points
-    }
+    """Point regions per photo name from a ``--tagged`` VIA file; its polygons are not carried over."""
+    points = tagged_points(path, TAGGED_ATTRIBUTE, warnings)
+    return {name: [point_region(p.tagged_id, p.x, p.y) for p in pts] for name, pts in points.items()}
 
 
 def instance_regions(

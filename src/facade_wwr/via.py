@@ -61,6 +61,7 @@ class SkippedRegion:
     image: str
     region: int
     reason: str
+    shape: str = ""  # the VIA shape name, when the region had one
 
     def message(self) -> str:
         return f"{self.via}: image {self.image} region {self.region}: {self.reason}, skipped"
@@ -193,8 +194,8 @@ def read_via(
     images: dict[str, ViaImage] = {}
     skipped: list[SkippedRegion] = []
 
-    def skip(name: str, index: int, reason: str) -> None:
-        item = SkippedRegion(path, name, index, reason)
+    def skip(name: str, index: int, reason: str, shape: str = "") -> None:
+        item = SkippedRegion(path, name, index, reason, shape)
         skipped.append(item)
         warnings.warn(item.message())
 
@@ -220,10 +221,10 @@ def read_via(
                 try:
                     x, y = _numbers(shape, "cx", "cy")
                 except ValueError as e:
-                    skip(name, index, str(e))
+                    skip(name, index, str(e), "point")
                     continue
                 if not tagged:
-                    skip(name, index, f"point without a {tagged_attribute!r}")
+                    skip(name, index, f"point without a {tagged_attribute!r}", "point")
                     continue
                 image.points.append(TaggedPoint(tagged, x, y, index))
                 continue
@@ -251,3 +252,19 @@ def read_via(
                 continue
             image.polygons.append(Polygon(names[0], xs, ys, index, str(kind)))
     return ViaFile(path, layout, list(images.values()), skipped)
+
+
+def tagged_points(
+    path: str | Path, tagged_attribute: str = "tagged_id", warnings: Warnings | None = None
+) -> dict[str, list[TaggedPoint]]:
+    """The ``point`` regions with a tagged ID, per photo name, from a VIA file that may also hold polygons.
+
+    Only problems with points are reported: the polygons of a full annotation file (and their issues) are
+    of no concern to a reader of tagged points.
+    """
+    warnings = warnings if warnings is not None else Warnings()
+    via = read_via(path, classes=(), tagged_attribute=tagged_attribute, warnings=Warnings(quiet=True))
+    for skipped in via.skipped:
+        if skipped.shape == "point":
+            warnings.warn(skipped.message())
+    return {image.filename: list(image.points) for image in via.images if image.points}
