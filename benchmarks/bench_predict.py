@@ -100,7 +100,7 @@ def run_loop(args: argparse.Namespace, photos: list[Path], out: Path) -> dict:
     from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
     from facade_wwr import masks, predictions
-    from facade_wwr.inference import load_predictor
+    from facade_wwr.inference import amp_active, autocast, load_predictor
 
     predictor = load_predictor(args.model, args.device, args.min_score, args.max_detections, amp=args.amp)
     one = _detectron2_one if predictor.engine.name == "detectron2" else _torchvision_one
@@ -111,12 +111,12 @@ def run_loop(args: argparse.Namespace, photos: list[Path], out: Path) -> dict:
         ).eval()  # a new module starts in training mode, which would skip the mask pasting
     out.mkdir(parents=True, exist_ok=True)
     instances = 0
-    amp = args.amp and args.device != "cpu"
+    amp = amp_active(predictor.device, args.amp)
     start = time.perf_counter()
     with torch.inference_mode():
         for photo in photos:
             bgr = cv2.imread(str(photo))
-            with torch.autocast(predictor.device.type, dtype=torch.float16, enabled=amp):
+            with autocast(predictor.device, amp):
                 boxes, scores, labels, dense = one(predictor, bgr)
             labels = labels.astype(int)
             table = predictions.make_table(

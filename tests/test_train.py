@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from facade_wwr import training
+from facade_wwr import masks, training
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError, Warnings
 from tests.test_engine_fixtures import FAST, SMALL, make_data, with_classes
@@ -174,7 +177,27 @@ def test_changed_training_data_start_over(data: dict, tmp_path: Path, capsys: py
     settings = dataclasses.replace(FAST, max_iter=1)
     training.train(edited, None, tmp_path / "m", SMALL, settings)
     err = capsys.readouterr().err
-    assert "last.pt: written for other training data (the COCO file changed); starting over" in err
+    assert "last.pt: written for other training data (the COCO file or one of its photos changed); starting over" in err
+
+
+def test_photo_replaced_in_place_starts_over(data: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A photo edited in place (same name and size: the COCO file does not change) is other training data."""
+    coco = json.loads(Path(data["train"]).read_text())
+    for im in coco["images"]:
+        src = (Path(data["train"]).parent / im["path"]).resolve()
+        im["path"] = str(shutil.copy(src, tmp_path / src.name))
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(coco))
+    settings = dataclasses.replace(FAST, max_iter=1)
+    training.train(path, None, tmp_path / "m", SMALL, settings)
+    training.train(path, None, tmp_path / "m", SMALL, settings)
+    assert "resuming from" in capsys.readouterr().err  # nothing changed: the finished run is reused
+    photo = Path(coco["images"][0]["path"])
+    pixels = np.asarray(Image.open(photo)).copy()
+    Image.fromarray(255 - pixels).save(photo)
+    training.train(path, None, tmp_path / "m", SMALL, settings)
+    err = capsys.readouterr().err
+    assert "(the COCO file or one of its photos changed); starting over" in err and "resuming from" not in err
 
 
 # ---------------------------------------------------------------------------------------------- classes
@@ -233,3 +256,48 @@ def test_command_line_errors(data: dict, tmp_path: Path, capsys: pytest.CaptureF
     assert main(["train", "--train", str(data["train"]), "--out", out, "--max-iter", "1", "--weights", "coco"]) == 1
     err = capsys.readouterr().err
     assert "download-weights" in err and "maskrcnn_resnet50_fpn_v2_coco-" in err
+
+
+# ---------------------------------------------------------------------------------------------- mixed precision
+
+
+def test_mixed_precision_path(
+    data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """The code path of ``amp: true`` on CUDA (autocast, loss scaling unscaled before clipping, the scaler's
+    state in last.pt and back on resuming, evaluation and prediction under autocast), run on the CPU by
+    giving it an AMP dtype (bfloat16: CPUs run float16 backward passes a hundred times slower). What it
+    cannot show is CUDA's own float16 kernels: the README says what ran on a GPU."""
+    from facade_wwr import inference, predictions
+
+    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.bfloat16})
+    real_step = training._step
+
+    def interrupted(run, batch, iteration):
+        if iteration == 1:
+            raise KeyboardInterrupt
+        return real_step(run, batch, iteration)
+
+    out = tmp_path / "m"
+    monkeypatch.setattr(training, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(data, out, val=True, max_iter=2, checkpoint_period=1)
+    assert "on cpu, mixed precision (bfloat16)" in capsys.readouterr().err
+    assert json.loads((out / "settings.json").read_text())["amp"] is True
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert last["iteration"] == 1 and last["scaler"]["scale"] > 0  # a disabled scaler saves an empty dict
+
+    monkeypatch.setattr(training, "_step", real_step)
+    metrics = _run(data, out, val=True, max_iter=2)
+    assert "resuming from" in capsys.readouterr().err
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in records] == [1, 2] and all(np.isfinite(r["loss"]) for r in records)
+    assert 0.0 <= metrics["segm"]["AP50"] <= 1.0
+
+    predictor = inference.load_predictor(out, device="cpu", min_score=0.0, amp=True)
+    summary = inference.predict_photos(predictor, data["photos"], tmp_path / "pred", progress=False)
+    assert summary["written"] == len(data["photos"]) and summary["instances"] > 0
+    pred = predictions.read(tmp_path / "pred" / f"{data['photos'][0].stem}.parquet")
+    assert pred.table["x0"].dtype == np.float32 and pred.table["score"].dtype == np.float32
+    for row in pred.table.itertuples():
+        assert masks.area(masks.rle(row.mask_rle, pred.height, pred.width)) == row.mask_area

@@ -18,6 +18,7 @@ Files in the model folder (every one written atomically):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -47,6 +48,10 @@ from facade_wwr.fileio import atomic_path, sha256, write_json, write_text
 from facade_wwr.inference import (
     MODEL_FORMAT,
     _eta,
+    amp_active,
+    amp_dtype_name,
+    autocast,
+    describe_device,
     file_id,
     load_for_model,
     pick_device,
@@ -105,6 +110,14 @@ class CocoTrainSet(torch.utils.data.Dataset):
                 raise UserError(f"{coco_path}: image {e.path.name} not found at {e.path}")
         if not any(e.annotations for e in self.entries):
             raise UserError(f"{coco_path}: no annotations to train on")
+
+    def fingerprint(self) -> str:
+        """sha256 over the COCO file and every photo's bytes: what a checkpoint was trained on. A photo
+        replaced in place (same name and size, so the same COCO file) still changes it."""
+        digest = hashlib.sha256(sha256(self.source).encode())
+        for e in self.entries:
+            digest.update(sha256(e.path).encode())
+        return digest.hexdigest()
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -229,7 +242,8 @@ def checkpoint_header(
     engine: str, model: ModelSettings, train: TrainSettings, classes: Sequence[str], train_data: str = ""
 ) -> dict[str, Any]:
     """The JSON-able metadata stored in ``model.pt`` and ``last.pt``: enough to rebuild the network, plus
-    ``train_data``, the sha256 of the training COCO file, so that a run never resumes on other data."""
+    ``train_data``, the fingerprint of the training set (:meth:`CocoTrainSet.fingerprint`), so that a run
+    never resumes on other data."""
     return {
         "engine": engine,
         "train_data": train_data,
@@ -256,7 +270,7 @@ def resume_difference(ckpt: dict[str, Any], header: dict[str, Any]) -> str | Non
     and its resumption; anything else would make the result differ from an uninterrupted run.
     """
     if ckpt.get("train_data") != header["train_data"]:
-        return "written for other training data (the COCO file changed)"
+        return "written for other training data (the COCO file or one of its photos changed)"
     for key in ("engine", "classes"):
         if ckpt.get(key) != header[key]:
             return f"written for {key} {ckpt.get(key)!r}, now {header[key]!r}"
@@ -371,7 +385,8 @@ def _evaluate(run: _Run, iteration: int) -> dict[str, Any] | None:
     if run.val is None:
         return None
     was_training = run.module.training
-    predictor = predictor_from_module(run.engine, run.module, run.classes, run.model, run.device, "training")
+    amp = run.scaler.is_enabled()  # evaluate as predict will run: with mixed precision where training had it
+    predictor = predictor_from_module(run.engine, run.module, run.classes, run.model, run.device, "training", amp)
     predictor.configure(0.05, run.model.detections_per_image)
     t0 = time.perf_counter()
     metrics = evaluate(
@@ -423,8 +438,7 @@ def _step(run: _Run, batch: list[Sample], iteration: int) -> dict[str, float]:
     lr = lr_at(iteration, run.train)
     for group in run.optimizer.param_groups:
         group["lr"] = lr
-    use_amp = run.train.amp and run.device.type == "cuda"
-    with torch.autocast(device_type=run.device.type, dtype=torch.float16, enabled=use_amp):
+    with autocast(run.device, run.scaler.is_enabled()):
         losses = run.engine.losses(run.module, batch, run.device)
     total = sum(losses.values())
     if not torch.isfinite(total):
@@ -488,7 +502,7 @@ def train(
         val_path = None
     dataset = CocoTrainSet(train_path, model.min_size, model.max_size)
     device = pick_device(settings.device)
-    header = checkpoint_header(engine.name, model, settings, classes, sha256(train_path))
+    header = checkpoint_header(engine.name, model, settings, classes, dataset.fingerprint())
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
     ckpt = load_last(last) if last.is_file() and not restart else None
@@ -506,7 +520,8 @@ def train(
         module.load_state_dict(ckpt["model"])
     module.to(device)
     optimizer = make_optimizer(module, settings)
-    scaler = torch.amp.GradScaler(device.type, enabled=settings.amp and device.type == "cuda")
+    amp = amp_active(device, settings.amp)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
     start = 0
     records: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
@@ -521,8 +536,10 @@ def train(
         history = json.loads(ckpt.get("history", "[]"))
         print(f"resuming from {last} at iteration {start}", file=log)
     settings_doc = dict(header, train_coco=str(train_path), val_coco=str(val_path) if val_path else None)
-    settings_doc.update(device=str(device), versions=_versions())
+    settings_doc.update(device=str(device), amp=amp, versions=_versions())
     write_json(out / "settings.json", settings_doc)
+    precision = f"mixed precision ({amp_dtype_name(device)})" if amp else "float32"
+    print(f"training on {describe_device(device)}, {precision}, {len(dataset)} photos", file=log, flush=True)
 
     run = _Run(
         engine=engine,

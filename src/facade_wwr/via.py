@@ -176,6 +176,12 @@ def polygon_problem(xs: np.ndarray, ys: np.ndarray) -> str | None:
     return None
 
 
+def image_names(path: str | Path) -> list[str]:
+    """The file names a VIA file annotates, in its order (the workflow makes those photos rule inputs)."""
+    _, entries = _entries(read_json(path), str(path))
+    return [str(entry["filename"]) for entry in entries.values()]
+
+
 def read_via(
     path: str | Path,
     class_attribute: str = "class",

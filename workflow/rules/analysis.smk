@@ -29,7 +29,7 @@ rule analyze:
         mem_mb=4000,
         runtime=60,
     shell:
-        "facade-wwr analyze {input.predictions}/*.parquet --out {output.table}"
+        "facade-wwr analyze {input.predictions} --out {output.table}"
         " --score-threshold {params.threshold} {params.tagged} {params.overlays} 2> {log}"
 
 

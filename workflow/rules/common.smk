@@ -6,8 +6,10 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from facade_wwr.images import list_images
+from facade_wwr.errors import UserError
+from facade_wwr.images import list_images, safe_image_path
 from facade_wwr.shards import assign
+from facade_wwr.via import image_names
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -50,6 +52,39 @@ def via2coco_args(wildcards):
 
 def via_inputs(wildcards):
     return [source["via"] for source in sources(wildcards.split)]
+
+
+_via_photos_cache = {}
+
+
+def via_photos(wildcards):
+    """The photos a split's VIA files name, so that replacing an annotated photo reruns via2coco and
+    training. Names that are missing or unsafe are left out here: via2coco reports them. Cached per state
+    of each VIA file."""
+    demo_ready()
+    photos = []
+    for source in sources(wildcards.split):
+        via = Path(source["via"])
+        if not via.is_file():
+            continue  # made by another rule: its photos are known once it has run
+        key = (str(via), via.stat().st_mtime_ns, source["images"])
+        if key not in _via_photos_cache:
+            try:
+                names = image_names(via)
+            except UserError as e:
+                raise WorkflowError(str(e))
+            _via_photos_cache[key] = [str(p) for p in (safe_photo(source, n) for n in names) if p]
+        photos += _via_photos_cache[key]
+    return photos
+
+
+def safe_photo(source, name):
+    """The path of an annotated photo inside the source's images folder, or None if absent or unsafe."""
+    try:
+        path = safe_image_path(source["images"], name, source["via"])
+    except UserError:
+        return None
+    return path if path.is_file() else None
 
 
 _shards_cache = {}
@@ -96,7 +131,6 @@ def pretrained_weights():
     kind = model_setting("weights")
     if kind not in ("coco", "imagenet"):
         return None
-    from facade_wwr.errors import UserError
     from facade_wwr.weights import catalogue
 
     try:

@@ -21,7 +21,8 @@ checkpoint demo_data:
 
 rule via2coco:
     input:
-        via_inputs,
+        via=via_inputs,
+        photos=via_photos,
     output:
         coco=RESULTS / "coco/{split}.json",
         summary=RESULTS / "coco/{split}.summary.json",

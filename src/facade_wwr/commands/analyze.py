@@ -9,7 +9,12 @@ from facade_wwr.errors import UserError, Warnings
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("predictions", nargs="+", metavar="PRED.parquet", help="per-photo prediction files")
+    p.add_argument(
+        "predictions",
+        nargs="+",
+        metavar="PRED",
+        help="per-photo prediction files (.parquet), or folders of them (every .parquet file inside)",
+    )
     p.add_argument("--out", required=True, metavar="TABLE.parquet", help="building table to write (Parquet)")
     p.add_argument("--tagged", metavar="VIA_JSON", help="VIA file whose point regions carry a tagged_id")
     p.add_argument(
@@ -46,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
     warnings = Warnings(strict=args.strict)
     on_photo = None
     if args.overlays:
+        Path(args.overlays).mkdir(parents=True, exist_ok=True)  # there even when no photo has predictions
         on_photo = overlay_writer(args.overlays, args.photos, args.overlay_format)
     result = analysis.analyze_files(
-        args.predictions,
+        prediction_files(args.predictions, warnings),
         threshold=args.score_threshold,
         tagged=args.tagged,
         tagged_scope=args.tagged_scope,
@@ -63,6 +69,21 @@ def run(args: argparse.Namespace) -> int:
         + (f", {len(result.report)} unmatched tagged points" if args.tagged else "")
     )
     return 0
+
+
+def prediction_files(arguments: list[str], warnings: Warnings) -> list[Path]:
+    """Files as given, folders expanded to their ``*.parquet`` files by name. A folder with none (a shard
+    whose photos were all unreadable) is a warning: its photos have no buildings to report."""
+    files: list[Path] = []
+    for arg in map(Path, arguments):
+        if arg.is_dir():
+            inside = sorted(arg.glob("*.parquet"))
+            if not inside:
+                warnings.warn(f"{arg}: no prediction files in this folder")
+            files.extend(inside)
+        else:
+            files.append(arg)
+    return files
 
 
 def overlay_writer(folder: str, photos: str, fmt: str):

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_detections is not None and args.max_detections < 1:
         raise UserError(f"--max-detections {args.max_detections}: must be at least 1")
 
-    from facade_wwr.inference import load_predictor, predict_photos
+    from facade_wwr.inference import amp_active, describe_device, load_predictor, predict_photos
 
     predictor = load_predictor(args.model, args.device, args.min_score, args.max_detections, amp=not args.no_amp)
     summary = predict_photos(
@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     skipped = f", {len(summary['skipped'])} unreadable photos skipped" if summary["skipped"] else ""
+    precision = ", mixed precision" if amp_active(predictor.device, predictor.amp) else ""
     print(
         f"{args.out}: {summary['written']} prediction files, {summary['instances']} instances "
-        f"in {summary['seconds']:.1f} s{skipped}"
+        f"in {summary['seconds']:.1f} s on {describe_device(predictor.device)}{precision}{skipped}"
     )
     return 0
