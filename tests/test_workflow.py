@@ -126,6 +126,42 @@ def test_incremental_reruns(complete_run: Path) -> None:
     assert jobs_run(snakemake(run, "--cores", "2")) == {}
 
 
+@pytest.mark.slow
+def test_runtime_settings_annotated_photos_and_an_unreadable_shard(complete_run: Path, tmp_path: Path) -> None:
+    run = complete_run
+    snakemake(run, "--cores", "2")
+    config_path = run / "config" / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["train"].update(num_workers=1, log_period=1, checkpoint_period=7)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert not {"train", "predict", "analyze"} & set(ran), f"how a run goes is no reason to retrain: {ran}"
+
+    train_photo = sorted((run / "results" / "demo" / "train").glob("*.jpg"))[0]
+    change_photo(train_photo)  # same name and size: the COCO file stays the same
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("via2coco") == 1 and ran.get("train") == 1 and ran.get("merge") == 1, ran
+    log = (run / "logs" / "train.log").read_text()
+    assert "one of its photos changed); starting over" in log and "resuming from" not in log
+    assert "train 1/" in log, "the runtime settings reach the next training (log_period 1)"
+
+    shard = sorted((run / "results" / "predictions").iterdir())[0]
+    photos = [next((run / "results" / "demo" / "photos").glob(p.stem + ".*")) for p in shard.glob("*.parquet")]
+    for photo in photos:
+        (tmp_path / photo.name).write_bytes(photo.read_bytes())
+        photo.write_bytes(b"not a photo")
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("predict") == 1 and ran.get("analyze") == 1 and ran.get("merge") == 1, ran
+    assert "no prediction files in this folder" in (run / "logs" / "analyze" / f"{shard.name}.log").read_text()
+    table = pd.read_csv(run / "results" / "buildings.csv", keep_default_na=False)
+    assert not {p.name for p in photos} & set(table["file_name"])
+    for photo in photos:
+        photo.write_bytes((tmp_path / photo.name).read_bytes())
+    ran = jobs_run(snakemake(run, "--cores", "2"))
+    assert ran.get("predict") == 1 and ran.get("analyze") == 1, ran
+    assert len(list(shard.glob("*.parquet"))) == len(photos)
+
+
 SHIM = """#!{python}
 # Test shim for facade-wwr: fails (or dies half-way) for one shard, runs the real command otherwise.
 import os, sys

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from facade_wwr.engines import RESUMABLE_CHANGES
 from facade_wwr.errors import UserError
 from facade_wwr.images import list_images, safe_image_path
 from facade_wwr.shards import assign
@@ -138,6 +139,22 @@ def pretrained_weights():
     except UserError as e:
         raise WorkflowError(f"model.weights: {e}")
     return str(entry.path(model_setting("weights_dir")))
+
+
+# Train settings that change how a run goes, not what it learns (facade_wwr.engines.RESUMABLE_CHANGES).
+# They reach `facade-wwr train` on its command line, not through model/train-config.yaml (a params of
+# train_settings): Snakemake compares a rule's params and its command's text before formatting, so
+# editing them never retrains a model. They take effect the next time training runs.
+TRAIN_RUNTIME_KEYS = sorted(RESUMABLE_CHANGES)
+TRAIN_RUNTIME = " ".join(
+    shlex.quote(f"--set=train.{key}={config['train'][key]}") for key in TRAIN_RUNTIME_KEYS if key in config["train"]
+)
+
+
+def train_sections():
+    """The model and train sections that decide what a model learns (train-config.yaml)."""
+    train = {k: v for k, v in config["train"].items() if k not in TRAIN_RUNTIME_KEYS}
+    return {"model": config["model"], "train": train}
 
 
 def tagged_input(wildcards):

@@ -28,7 +28,7 @@ rule train_settings:
     output:
         RESULTS / "model/train-config.yaml",
     params:
-        sections={"model": config["model"], "train": config["train"]},
+        sections=train_sections(),
     conda:
         "../envs/facade-wwr.yaml"
     log:
@@ -62,4 +62,4 @@ rule train:
         runtime=360,
     shell:
         "facade-wwr train --train {input.train} --val {input.val} --config {input.settings}"
-        " --out {params.out} 2> {log}"
+        " --out {params.out} {TRAIN_RUNTIME} 2> {log}"
