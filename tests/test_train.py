@@ -229,8 +229,8 @@ def test_corrupt_training_photo_is_named(data: dict, tmp_path: Path, capsys: pyt
     # in a loader worker process: the message still comes back as one line
     assert main(args + ["--set", "train.num_workers=1", "--set", "train.ims_per_batch=4"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("facade-wwr train: error: ")
-    assert "broken.jpg: unreadable or corrupt image" in err[0]
+    assert err[0].startswith("training on cpu") and len(err) == 2  # the start line, then one line of error
+    assert err[1].startswith("facade-wwr train: error: ") and "broken.jpg: unreadable or corrupt image" in err[1]
 
 
 def test_divergence_is_reported(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
