@@ -18,7 +18,9 @@ from facade_wwr import masks, predictions
 from facade_wwr.cli import main
 from facade_wwr.coco import load_coco
 from facade_wwr.images import image_size
-from facade_wwr.to_via import STAIRCASE_TOLERANCE, Crop, corner_outlines, decode_crop, rle_runs, trace
+from facade_wwr.masks import Crop, decode_crop
+from facade_wwr.masks import runs as rle_runs
+from facade_wwr.to_via import STAIRCASE_TOLERANCE, corner_outlines, trace
 
 W, H = 320, 240
 

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pycocotools import mask as mask_utils
 
+from facade_wwr import masks
 from facade_wwr.fileio import atomic_path
 
 if TYPE_CHECKING:
@@ -71,17 +72,18 @@ def paint(
     ``outline`` > 0 draws the mask's border that many pixels wide at full colour. With ``anchor``, return
     the most interior pixel ``(x, y)`` of the mask (where a label reads best), else None.
     """
-    box = mask_box(rle)
-    if box is None:
+    c = masks.crop(rle)
+    if c is None:
         return None
-    x0, y0, x1, y1 = box
-    m = mask_utils.decode(rle)[y0:y1, x0:x1].astype(bool)
-    crop = pixels[y0:y1, x0:x1]
-    colour_arr = np.asarray(rgb, dtype=np.float32)
-    crop[m] = (crop[m].astype(np.float32) * (1.0 - alpha) + colour_arr * alpha).astype(np.uint8)
-    if outline > 0 or anchor:
-        import cv2
+    x0, y0, x1, y1 = c.box
+    m = c.mask
+    import cv2
 
+    crop = pixels[y0:y1, x0:x1]
+    solid = np.empty_like(crop)
+    solid[:] = rgb
+    np.copyto(crop, cv2.addWeighted(crop, 1.0 - alpha, solid, alpha, 0.0), where=m[..., None])
+    if outline > 0 or anchor:
         padded = np.pad(m, 1).astype(np.uint8)
         if outline > 0:
             inner = cv2.erode(padded, np.ones((2 * outline + 1, 2 * outline + 1), np.uint8))[1:-1, 1:-1]
@@ -219,8 +221,6 @@ def sample_images(images: Sequence[dict[str, Any]], n: int, seed: int) -> list[d
 
 def annotation_rle(annotation: dict[str, Any], height: int, width: int) -> dict:
     """The RLE of a COCO annotation's segmentation: polygons, or an RLE (compressed or not)."""
-    from facade_wwr import masks
-
     seg = annotation["segmentation"]
     if isinstance(seg, list):
         return masks.polygons_to_rle(seg, height, width)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from facade_wwr import analysis, predictions
+from facade_wwr import analysis, masks, predictions
 from facade_wwr.coco import class_names, load_coco
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.predictions import Predictions
@@ -51,27 +51,19 @@ class Pair:
         return 100.0 * abs(self.predicted - self.true)
 
 
-def crop(rle: dict) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
-    """The mask decoded and cut to its box: ``((x0, y0, x1, y1), bool array)``; None when empty."""
-    x, y, w, h = (int(round(float(v))) for v in mask_utils.toBbox(rle))
-    if w <= 0 or h <= 0:
-        return None
-    return (x, y, x + w, y + h), mask_utils.decode(rle)[y : y + h, x : x + w].astype(bool)
-
-
 def dense_window_percentages(building_rles: Sequence[dict], window_rles: Sequence[dict]) -> np.ndarray:
     """Reference window percentages from decoded masks: |building ∩ (OR of windows)| / |building|.
 
     Independent of analysis's RLE arithmetic on purpose (it is the truth the control is scored against).
     Each mask is decoded once and kept only as its box crop.
     """
-    windows = [c for c in (crop(r) for r in window_rles) if c is not None]
+    windows = [(c.box, c.mask) for c in map(masks.crop, window_rles) if c is not None]
     out = np.zeros(len(building_rles), dtype=np.float64)
     for i, rle in enumerate(building_rles):
-        c = crop(rle)
+        c = masks.crop(rle)
         if c is None:
             continue
-        (bx0, by0, bx1, by1), bmask = c
+        (bx0, by0, bx1, by1), bmask = c.box, c.mask
         union = np.zeros_like(bmask)
         for (wx0, wy0, wx1, wy1), wmask in windows:
             x0, y0, x1, y1 = max(bx0, wx0), max(by0, wy0), min(bx1, wx1), min(by1, wy1)

@@ -149,6 +149,23 @@ def read(path: str | Path) -> Predictions:
     )
 
 
+def photo_of(pred: Predictions, photos: str | Path, source: str | Path):
+    """The photo a prediction file was made from, found in the folder ``photos`` and decoded (RGB, EXIF
+    orientation applied): ``(path, PIL image)``. A missing photo, or one of another size than the file
+    says it was predicted on, is a one-line UserError naming both files."""
+    from facade_wwr.images import open_image, safe_image_path
+
+    path = safe_image_path(photos, pred.image, str(source))
+    if not path.is_file():
+        raise UserError(f"{source}: photo {pred.image} not found in {photos}")
+    photo = open_image(path)
+    if photo.size != (pred.width, pred.height):
+        raise UserError(
+            f"{path}: photo is {photo.width}x{photo.height} but {source} was predicted on {pred.width}x{pred.height}"
+        )
+    return path, photo
+
+
 def read_dense(path: str | Path) -> np.ndarray:
     """Masks from an ``.npz`` side-car as a boolean ``(N, H, W)`` array."""
     with np.load(path, allow_pickle=False) as z:

@@ -32,7 +32,6 @@ from pycocotools import mask as mask_utils
 from facade_wwr import DEFAULT_CLASSES, masks, predictions
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import write_text
-from facade_wwr.images import image_size, safe_image_path
 from facade_wwr.via import polygon_problem, tagged_points, ticked_classes
 
 CLASS_STYLES = ("checkbox", "radio")
@@ -41,71 +40,6 @@ TAGGED_ATTRIBUTE = "tagged_id"
 #: VIA's convention for files it cannot size (added by URL): the key is ``<filename>-1``.
 UNKNOWN_SIZE = -1
 VIA_VERSION = "2.0.10"
-
-
-# ---------------------------------------------------------------------------------------------------
-# RLE -> cropped mask
-
-
-def rle_runs(counts: str) -> np.ndarray:
-    """Run lengths of a COCO compressed RLE string (pycocotools' ``rleFrString``, in Python).
-
-    Decoding the runs ourselves lets :func:`decode_crop` fill only the mask's bounding box instead of
-    the whole photo (a 4000x3000 photo is 12 MB per instance when decoded in full).
-    """
-    runs: list[int] = []
-    p, n = 0, len(counts)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            if p >= n:
-                raise ValueError("truncated RLE string")
-            c = ord(counts[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        runs.append(x)
-    return np.asarray(runs, dtype=np.int64)
-
-
-@dataclass(frozen=True)
-class Crop:
-    """A mask's bounding-box crop and where it sits in the photo."""
-
-    mask: np.ndarray  # bool (h, w)
-    x0: int
-    y0: int
-
-
-def decode_crop(counts: str, height: int, width: int) -> Crop | None:
-    """Decode an RLE mask into its bounding-box crop only; None for an empty mask.
-
-    The crop comes from the runs themselves, not from the prediction's box, so a mask that spills
-    over its box is never cut. Raises ValueError when the runs do not add up to ``height * width``.
-    """
-    runs = rle_runs(counts)
-    if (runs < 0).any() or int(runs.sum()) != height * width:
-        raise ValueError(f"RLE does not describe a {width}x{height} mask")
-    ends = np.cumsum(runs)
-    starts = ends - runs
-    fg = (np.arange(runs.size) % 2 == 1) & (runs > 0)  # runs alternate background, foreground
-    if not fg.any():
-        return None
-    first, last = int(starts[fg][0]), int(ends[fg][-1]) - 1
-    c0, c1 = first // height, last // height
-    lo, hi = c0 * height, (c1 + 1) * height  # flat (column-major) range of the columns c0..c1
-    s, e = np.clip(starts, lo, hi), np.clip(ends, lo, hi)
-    keep = e > s
-    flat = np.repeat(fg[keep], (e - s)[keep])
-    cols = flat.reshape(c1 - c0 + 1, height).T
-    rows = np.flatnonzero(cols.any(axis=1))
-    r0, r1 = int(rows[0]), int(rows[-1])
-    return Crop(np.ascontiguousarray(cols[r0 : r1 + 1]), c0, r0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -193,7 +127,7 @@ class Traced:
     tolerance: float  # the tolerance used: finer than asked where the asked one changed the shape too much
 
 
-def trace(crop: Crop, width: int, height: int, tolerance: float, min_iou: float = 0.9) -> Traced | None:
+def trace(crop: masks.Crop, width: int, height: int, tolerance: float, min_iou: float = 0.9) -> Traced | None:
     """Trace the largest part of a mask to integer VIA vertices; None if via2coco could not use any polygon.
 
     A simplified polygon is kept only if via2coco accepts it and, rasterised as via2coco will, it
@@ -309,17 +243,6 @@ def _class_order(item: tuple[str, int]) -> tuple[int, str]:
     return (DEFAULT_CLASSES.index(name) if name in DEFAULT_CLASSES else len(DEFAULT_CLASSES), name)
 
 
-def photo_size(photos: str | os.PathLike[str], name: str, pred_path: str, width: int, height: int) -> int:
-    """Byte size of the photo (VIA's key), after checking it exists and matches the prediction file's size."""
-    path = safe_image_path(photos, name, pred_path)
-    if not path.is_file():
-        raise UserError(f"{pred_path}: photo {name} not found in {photos}")
-    w, h = image_size(path)
-    if (w, h) != (width, height):
-        raise UserError(f"{path}: photo is {w}x{h} but {pred_path} was predicted on {width}x{height}")
-    return path.stat().st_size
-
-
 def read_tagged(path: str | os.PathLike[str], warnings: Warnings) -> dict[str, list[dict[str, Any]]]:
     """Point regions per photo name from a ``--tagged`` VIA file; its polygons are not carried over."""
     points = tagged_points(path, TAGGED_ATTRIBUTE, warnings)
@@ -338,7 +261,7 @@ def instance_regions(
         category = str(row.category)
         where = f"{pred_path}: instance {row.instance} ({category}, score {row.score:.3f})"
         try:
-            crop = decode_crop(str(row.mask_rle), pred.height, pred.width)
+            crop = masks.decode_crop(str(row.mask_rle), pred.height, pred.width)
         except ValueError as e:
             raise UserError(f"{where}: unreadable mask ({e})") from None
         if crop is None:
@@ -383,7 +306,7 @@ def build_via(
         if pred.image in seen:
             raise UserError(f"photo {pred.image} has two prediction files: {seen[pred.image]} and {pred_path}")
         seen[pred.image] = pred_path
-        size = UNKNOWN_SIZE if photos is None else photo_size(photos, pred.image, pred_path, pred.width, pred.height)
+        size = UNKNOWN_SIZE if photos is None else predictions.photo_of(pred, photos, pred_path)[0].stat().st_size
         points = tagged.get(pred.image, [])
         regions = instance_regions(pred_path, pred, options, summary, warnings) + points
         summary.tagged_points += len(points)

@@ -89,17 +89,10 @@ def prediction_files(arguments: list[str], warnings: Warnings) -> list[Path]:
 def overlay_writer(folder: str, photos: str, fmt: str):
     """A callback drawing one photo's overlay right after its analysis (one photo in memory at a time)."""
     from facade_wwr import drawing
-    from facade_wwr.images import open_image, safe_image_path
+    from facade_wwr.predictions import photo_of
 
     def write(result) -> None:
-        pred = result.pred
-        path = safe_image_path(photos, pred.image, str(result.source))
-        photo = open_image(path)
-        if photo.size != (pred.width, pred.height):
-            raise UserError(
-                f"{path}: photo is {photo.width}x{photo.height} but {result.source} was predicted "
-                f"on {pred.width}x{pred.height}"
-            )
-        drawing.save(drawing.draw_analysis(photo, result), drawing.output_path(folder, pred.image, fmt), fmt)
+        _, photo = photo_of(result.pred, photos, result.source)
+        drawing.save(drawing.draw_analysis(photo, result), drawing.output_path(folder, result.pred.image, fmt), fmt)
 
     return write
