@@ -171,6 +171,10 @@ def worker(args: argparse.Namespace) -> None:
         photos_per_s=result["photos"] / result["seconds"],
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
+    if args.device.startswith("cuda"):
+        import torch
+
+        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))
 
 
@@ -220,9 +224,10 @@ def main() -> None:
         rows += [_child(args, "batched", folder, model, int(b)) for b in args.batch_sizes.split(",")]
         for r in rows:
             label = "loop, one photo at a time" if r["mode"] == "loop" else f"predict, batch {r['batch_size']}"
+            gpu = f", GPU peak {r['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in r else ""
             print(
                 f"{label:26s}: {r['photos_per_s']:.3f} photos/s ({r['seconds']:.1f} s), "
-                f"peak RSS {r['peak_rss_mb']:.0f} MB, {r['instances'] / r['photos']:.0f} instances/photo"
+                f"peak RSS {r['peak_rss_mb']:.0f} MB{gpu}, {r['instances'] / r['photos']:.0f} instances/photo"
             )
         if args.instances:
             print(f"mask pasting + RLE encoding of {args.instances} instances in one {args.width}x{args.height} photo:")
