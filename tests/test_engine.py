@@ -57,6 +57,18 @@ def test_config_sections_and_overrides(tmp_path: Path) -> None:
     assert train.max_iter == 7 and train.base_lr == 0.001 and train.amp is False
 
 
+def test_later_config_files_override_earlier_ones_key_by_key(tmp_path: Path) -> None:
+    """As the workflow's train rule uses them: what a model learns, then how the run goes."""
+    learn, runtime = tmp_path / "learn.yaml", tmp_path / "runtime.yaml"
+    learn.write_text("model:\n  weights: none\ntrain:\n  max_iter: 50\n  num_workers: 4\n")
+    runtime.write_text("train:\n  num_workers: 0\n  device: cpu\n")
+    model, train = load_settings([learn, runtime])
+    assert model.weights == "none" and train.max_iter == 50 and train.num_workers == 0 and train.device == "cpu"
+    runtime.write_text("train:\n  num_wokers: 0\n")
+    with pytest.raises(UserError, match=r"runtime.yaml: unknown setting train.num_wokers"):
+        load_settings([runtime, learn])  # the file that holds the typo is named, wherever it stands
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

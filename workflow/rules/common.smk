@@ -142,19 +142,20 @@ def pretrained_weights():
 
 
 # Train settings that change how a run goes, not what it learns (facade_wwr.engines.RESUMABLE_CHANGES).
-# They reach `facade-wwr train` on its command line, not through model/train-config.yaml (a params of
-# train_settings): Snakemake compares a rule's params and its command's text before formatting, so
-# editing them never retrains a model. They take effect the next time training runs.
+# They go into model/train-runtime.yaml, an ancient() input of train: editing them rewrites that file but
+# never retrains a model; the next training reads them.
 TRAIN_RUNTIME_KEYS = sorted(RESUMABLE_CHANGES)
-TRAIN_RUNTIME = " ".join(
-    shlex.quote(f"--set=train.{key}={config['train'][key]}") for key in TRAIN_RUNTIME_KEYS if key in config["train"]
-)
 
 
 def train_sections():
-    """The model and train sections that decide what a model learns (train-config.yaml)."""
+    """The model and train sections that decide what a model learns (model/train-config.yaml)."""
     train = {k: v for k, v in config["train"].items() if k not in TRAIN_RUNTIME_KEYS}
     return {"model": config["model"], "train": train}
+
+
+def train_runtime_sections():
+    """The train settings of TRAIN_RUNTIME_KEYS (model/train-runtime.yaml)."""
+    return {"train": {k: v for k, v in config["train"].items() if k in TRAIN_RUNTIME_KEYS}}
 
 
 def tagged_input(wildcards):

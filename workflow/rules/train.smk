@@ -3,6 +3,7 @@
 
 localrules:
     train_settings,
+    train_runtime,
     download_weights,
 
 
@@ -37,11 +38,25 @@ rule train_settings:
         "../scripts/write_settings.py"
 
 
+rule train_runtime:
+    output:
+        RESULTS / "model/train-runtime.yaml",
+    params:
+        sections=train_runtime_sections(),
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "train_runtime.log",
+    script:
+        "../scripts/write_settings.py"
+
+
 rule train:
     input:
         train=RESULTS / "coco/train.json",
         val=RESULTS / "coco/val.json",
         settings=RESULTS / "model/train-config.yaml",
+        runtime=ancient(RESULTS / "model/train-runtime.yaml"),  # edits never retrain (see common.smk)
         weights=lambda wildcards: pretrained_weights() or [],
     output:
         model=RESULTS / "model/model.pt",
@@ -62,4 +77,4 @@ rule train:
         runtime=360,
     shell:
         "facade-wwr train --train {input.train} --val {input.val} --config {input.settings}"
-        " --out {params.out} {TRAIN_RUNTIME} 2> {log}"
+        " --config {input.runtime} --out {params.out} 2> {log}"

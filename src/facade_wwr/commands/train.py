@@ -9,7 +9,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, metavar="TRAIN_JSON", help="COCO file to train on (from via2coco)")
     p.add_argument("--val", metavar="VAL_JSON", help="COCO file to evaluate on (box and mask AP by pycocotools)")
     p.add_argument("--out", required=True, metavar="MODEL_DIR", help="folder for model.pt, metrics and plots")
-    p.add_argument("--config", metavar="YAML", help="workflow config file: its model and train sections are used")
+    p.add_argument(
+        "--config",
+        action="append",
+        metavar="YAML",
+        help="workflow config file: its model and train sections are used (repeatable: later files override "
+        "earlier ones key by key)",
+    )
     p.add_argument("--max-iter", type=int, help="training iterations (train.max_iter)")
     p.add_argument("--engine", choices=("torchvision", "detectron2"), help="model.engine")
     p.add_argument("--architecture", help="model.architecture")

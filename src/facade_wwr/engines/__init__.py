@@ -12,7 +12,7 @@ The defaults below are the one place where default settings live; ``config/confi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -273,29 +273,17 @@ def parse_assignment(text: str) -> tuple[str, str, Any]:
 
 
 def load_settings(
-    config: str | Path | None = None, overrides: Sequence[tuple[str, str, Any]] = ()
+    config: str | Path | Sequence[str | Path] | None = None, overrides: Sequence[tuple[str, str, Any]] = ()
 ) -> tuple[ModelSettings, TrainSettings]:
-    """Settings from the ``model`` and ``train`` sections of a config file (other sections are ignored),
-    then ``overrides`` (``(section, key, value)``, e.g. from the command line), then validation."""
+    """Settings from the ``model`` and ``train`` sections of one or more config files (other sections are
+    ignored; a later file overrides an earlier one key by key), then ``overrides`` (``(section, key,
+    value)``, e.g. from the command line), then validation."""
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}}
-    source = "settings"
-    if config is not None:
-        import yaml
-
-        source = str(config)
-        try:
-            with open(config, encoding="utf-8") as f:
-                data = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise UserError(f"{config}: config file not found") from None
-        except yaml.YAMLError as e:
-            raise UserError(f"{config}: malformed YAML ({str(e).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{config}: expected a mapping with model and train sections")
-        for name in sections:
-            part = data.get(name) or {}
-            if not isinstance(part, dict):
-                raise UserError(f"{config}: section {name} must be a mapping")
+    configs = [] if config is None else [config] if isinstance(config, str | Path) else list(config)
+    source = str(configs[-1]) if configs else "settings"
+    for path in configs:
+        for name, part in _config_sections(path, sections).items():
+            _section(ModelSettings if name == "model" else TrainSettings, name, part, str(path))  # names its file
             sections[name].update(part)
     for section, key, value in overrides:
         sections[section][key] = value
@@ -303,6 +291,28 @@ def load_settings(
     train = _section(TrainSettings, "train", sections["train"], source)
     validate(model, train)
     return model, train
+
+
+def _config_sections(config: str | Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The sections ``names`` of one YAML config file (absent ones empty)."""
+    import yaml
+
+    try:
+        with open(config, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise UserError(f"{config}: config file not found") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{config}: malformed YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{config}: expected a mapping with model and train sections")
+    out = {}
+    for name in names:
+        part = data.get(name) or {}
+        if not isinstance(part, dict):
+            raise UserError(f"{config}: section {name} must be a mapping")
+        out[name] = part
+    return out
 
 
 def as_dict(settings: Any) -> dict[str, Any]:
