@@ -301,3 +301,30 @@ def test_mixed_precision_path(
     assert pred.table["x0"].dtype == np.float32 and pred.table["score"].dtype == np.float32
     for row in pred.table.itertuples():
         assert masks.area(masks.rle(row.mask_rle, pred.height, pred.width)) == row.mask_area
+
+
+def test_a_run_begun_without_mixed_precision_resumes_with_it(
+    data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """train.device may change between an interruption and its resumption: a run begun on the CPU (no loss
+    scaler state) goes on where mixed precision is on, and back."""
+    from facade_wwr import inference
+
+    real_step = training._step
+
+    def interrupted(run, batch, iteration):
+        if iteration == 1:
+            raise KeyboardInterrupt
+        return real_step(run, batch, iteration)
+
+    for first, then in (({}, {"cpu": torch.bfloat16}), ({"cpu": torch.bfloat16}, {})):
+        out = tmp_path / f"m{len(first)}"
+        monkeypatch.setattr(inference, "AMP_DTYPES", first)
+        monkeypatch.setattr(training, "_step", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            _run(data, out, max_iter=2, checkpoint_period=1)
+        monkeypatch.setattr(inference, "AMP_DTYPES", then)
+        monkeypatch.setattr(training, "_step", real_step)
+        _run(data, out, max_iter=2)
+        assert "resuming from" in capsys.readouterr().err
+        assert torch.load(out / "model.pt", weights_only=True)["iteration"] == 2
