@@ -15,6 +15,7 @@ from PIL import Image
 from facade_wwr import masks, training
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError, Warnings
+from facade_wwr.inference import load_for_model
 from tests.test_engine_fixtures import FAST, SMALL, make_data, with_classes
 
 CONFIG = """\
@@ -70,6 +71,57 @@ def _losses(out: Path) -> list[dict]:
     keep = ("iteration", "loss", "lr")
     lines = (out / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if k in keep or k.startswith("loss_")} for line in lines]
+
+
+# ---------------------------------------------------------------------------------------------- samples
+
+
+def _reference_sample(ds: training.CocoTrainSet, index: int, flip: bool) -> tuple[np.ndarray, np.ndarray, list]:
+    """Masks and boxes the slow, obvious way: each polygon decoded in full by pycocotools, then mirrored."""
+    e = ds.entries[index]
+    nw, nh = load_for_model(e.path, ds.min_size, ds.max_size)[0].size
+    sx, sy = nw / e.width, nh / e.height
+    stack, labels = [], []
+    for category, polygons in e.annotations:
+        scaled = [[v * (sx if i % 2 == 0 else sy) for i, v in enumerate(p)] for p in polygons]
+        m = masks.decode(masks.polygons_to_rle(scaled, nh, nw)["counts"], nh, nw)
+        if m.any():
+            stack.append(m[:, ::-1] if flip else m)
+            labels.append(category)
+    full = np.stack(stack) if stack else np.zeros((0, nh, nw), dtype=bool)
+    boxes = []
+    for m in full:
+        xs, ys = np.flatnonzero(m.any(axis=0)), np.flatnonzero(m.any(axis=1))
+        boxes.append((xs[0], ys[0], xs[-1] + 1, ys[-1] + 1))
+    return full, np.array(boxes, dtype=np.float32).reshape(-1, 4), labels
+
+
+def _check_samples(ds: training.CocoTrainSet, indices) -> int:
+    checked = 0
+    for index in indices:
+        for flip in (False, True):
+            sample = ds[(index, flip)]
+            full, boxes, labels = _reference_sample(ds, index, flip)
+            assert sample.masks.dtype == torch.uint8 and sample.masks.is_contiguous()
+            assert np.array_equal(sample.masks.numpy().astype(bool), full)
+            assert np.array_equal(sample.boxes.numpy(), boxes)
+            assert sample.labels.tolist() == labels
+            assert sample.image.shape == (3, *full.shape[1:])
+            checked += len(labels)
+        assert torch.equal(ds[(index, True)].image, ds[(index, False)].image.flip(-1))
+    return checked
+
+
+def test_training_samples_are_the_full_masks(data: dict) -> None:
+    """Masks are pasted from their crops (fast); they equal full decodes, mirrored exactly when flipped."""
+    ds = training.CocoTrainSet(data["train"], 96, 128)
+    assert _check_samples(ds, range(len(ds))) > 0
+
+
+def test_real_training_samples_are_the_full_masks(real_coco: dict[str, Path]) -> None:
+    ds = training.CocoTrainSet(real_coco["train"], 800, 1333)
+    annotated = [i for i, e in enumerate(ds.entries) if e.annotations]
+    assert _check_samples(ds, annotated[::12]) > 200
 
 
 # ---------------------------------------------------------------------------------------------- outputs
