@@ -380,3 +380,17 @@ def test_a_run_begun_without_mixed_precision_resumes_with_it(
         _run(data, out, max_iter=2)
         assert "resuming from" in capsys.readouterr().err
         assert torch.load(out / "model.pt", weights_only=True)["iteration"] == 2
+
+
+def test_cuda_generator_follows_the_run_to_another_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run saved on cuda:1 resumes on cuda:0 (a node with one GPU): the saved generator goes to the card in
+    use. A run begun on the CPU, or a checkpoint that stored every card's state, restores nothing."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append((state, device)))
+    state = torch.arange(16, dtype=torch.uint8)
+    training.restore_cuda_rng(state, torch.device("cuda:0"))
+    assert len(calls) == 1 and torch.equal(calls[0][0], state) and calls[0][1] == torch.device("cuda:0")
+    training.restore_cuda_rng(torch.zeros(0, dtype=torch.uint8), torch.device("cuda:0"))  # begun on the CPU
+    training.restore_cuda_rng([state, state], torch.device("cuda:0"))  # every card's state (older checkpoints)
+    training.restore_cuda_rng(state, torch.device("cpu"))
+    assert len(calls) == 1

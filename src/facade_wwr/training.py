@@ -286,6 +286,14 @@ def resume_difference(ckpt: dict[str, Any], header: dict[str, Any]) -> str | Non
     return None
 
 
+def restore_cuda_rng(saved: Any, device: torch.device) -> None:
+    """Restore the CUDA generator of the card a run trained on into the card it resumes on (the two may
+    differ, e.g. ``cuda:1`` then ``cuda:0`` on a node with one GPU). Nothing to restore when the run
+    began on the CPU, or for checkpoints that stored every card's state (a list)."""
+    if device.type == "cuda" and isinstance(saved, torch.Tensor) and saved.numel():
+        torch.cuda.set_rng_state(saved, device)
+
+
 def load_last(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -412,7 +420,9 @@ def _checkpoint(run: _Run, iteration: int) -> None:
         optimizer=run.optimizer.state_dict(),
         scaler=run.scaler.state_dict(),
         rng=torch.get_rng_state(),
-        cuda_rng=torch.cuda.get_rng_state_all() if run.device.type == "cuda" else [],
+        cuda_rng=torch.cuda.get_rng_state(run.device)
+        if run.device.type == "cuda"
+        else torch.zeros(0, dtype=torch.uint8),
         history=json.dumps(run.history),
     )
     _save(run.out / "last.pt", data)
@@ -533,8 +543,7 @@ def train(
         if ckpt["scaler"]:  # empty when the run began where mixed precision was off (the CPU)
             scaler.load_state_dict(ckpt["scaler"])
         torch.set_rng_state(ckpt["rng"])
-        if device.type == "cuda" and ckpt.get("cuda_rng"):
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        restore_cuda_rng(ckpt.get("cuda_rng"), device)
         start = int(ckpt["iteration"])
         records = _read_jsonl(out / "metrics.jsonl", start)
         history = json.loads(ckpt.get("history", "[]"))
