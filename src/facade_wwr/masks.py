@@ -23,6 +23,31 @@ def encode_many(masks: np.ndarray) -> list[str]:
     return [r["counts"].decode("ascii") for r in mask_utils.encode(stack)]
 
 
+def encode_crop(mask: np.ndarray, y0: int, x0: int, height: int, width: int) -> str:
+    """:func:`encode` of a ``height`` x ``width`` mask that is empty outside the crop ``mask`` (bool
+    ``(h, w)``) placed at row ``y0``, column ``x0``; the result is the same string, but the full-size mask
+    is never made, so the cost follows the crop's size, not the photo's.
+
+    The runs come from the crop's column-by-column transitions; a run that goes on from the foot of one
+    column to the head of the next (only when the crop spans every row) is joined into one.
+    """
+    h, w = mask.shape
+    if y0 < 0 or x0 < 0 or y0 + h > height or x0 + w > width:
+        raise ValueError(f"a {w}x{h} crop at ({x0}, {y0}) is outside a {width}x{height} mask")
+    padded = np.zeros((w, h + 2), dtype=np.int8)  # one column per row, a background cell at either end
+    padded[:, 1:-1] = mask.T
+    col, row = np.nonzero(np.diff(padded, axis=1))  # foreground starts and ends, alternating, in order
+    edges = (x0 + col).astype(np.int64) * height + y0 + row
+    joined = np.flatnonzero(edges[1:-1:2] == edges[2::2])  # an end that is also the next start
+    if joined.size:
+        edges = np.delete(edges, np.concatenate([2 * joined + 1, 2 * joined + 2]))
+    counts = np.diff(np.concatenate(([0], edges, [height * width])))
+    if counts.size > 1 and counts[-1] == 0:  # foreground up to the last pixel: no closing background run
+        counts = counts[:-1]
+    rle = mask_utils.frPyObjects({"counts": counts.tolist(), "size": [height, width]}, height, width)
+    return rle["counts"].decode("ascii")
+
+
 def rle(counts: str, height: int, width: int) -> dict:
     """The pycocotools RLE object for ``counts`` of an ``height`` x ``width`` image."""
     return {"size": [int(height), int(width)], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
