@@ -63,11 +63,11 @@ def worker(args: argparse.Namespace) -> dict:
         "train.device": args.device,
     }
     model, settings = load_settings(CONFIG, [(*key.split("."), value) for key, value in overrides.items()])
-    out = Path(tempfile.mkdtemp(prefix="bench_train_"))
-    metrics = train(
-        folder / "train.json", folder / "val.json" if args.eval else None, out, model, settings, log=io.StringIO()
-    )
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
+        out = Path(tmp)
+        val = folder / "val.json" if args.eval else None
+        metrics = train(folder / "train.json", val, out, model, settings, log=io.StringIO())
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     timed = [r["sec_per_iter"] for r in records if r["iteration"] > args.skip]
     result = {
         "mode": args.worker,

@@ -67,6 +67,32 @@ def test_heads_follow_the_classes() -> None:
         engine.build(dataclasses.replace(D2, architecture="nope/none.yaml"), FAST, ["a"])
 
 
+def test_backbone_normalises_when_trained_from_scratch(data: dict) -> None:
+    """weights: none trains BatchNorm (the zoo's FrozenBN of a random init normalises nothing: the first loss
+    was ~200); pretrained weights keep FrozenBN unless model.freeze_batchnorm is false."""
+    from detectron2.layers import FrozenBatchNorm2d
+
+    from facade_wwr.training import CocoTrainSet
+
+    engine = get_engine("detectron2")
+
+    def norms(settings: ModelSettings) -> set[type]:
+        net = engine.build(settings, FAST, ["window", "building"])
+        return {type(m) for m in net.backbone.bottom_up.modules() if "Norm" in type(m).__name__}
+
+    pretrained = dataclasses.replace(D2, weights="resources/weights/some.pth")
+    assert norms(D2) == {torch.nn.BatchNorm2d}
+    assert norms(pretrained) == {FrozenBatchNorm2d}
+    # the stem and the first stage stay frozen (FREEZE_AT 2), the later stages train their BatchNorm
+    assert norms(dataclasses.replace(pretrained, freeze_batchnorm=False)) == {torch.nn.BatchNorm2d, FrozenBatchNorm2d}
+
+    torch.manual_seed(0)
+    net = engine.build(D2, FAST, ["window", "building"]).train()
+    samples = CocoTrainSet(data["train"], 96, 128)
+    losses = engine.losses(net, [samples[(0, False)], samples[(1, False)]], torch.device("cpu"))
+    assert sum(v.item() for v in losses.values()) < 10
+
+
 def test_same_files_as_torchvision(trained: Path) -> None:
     names = {p.name for p in trained.iterdir()}
     assert {"model.pt", "last.pt", "settings.json", "metrics.jsonl", "metrics.json", "loss.png"} <= names

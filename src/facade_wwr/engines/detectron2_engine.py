@@ -47,6 +47,10 @@ def _config(model: ModelSettings, train: TrainSettings | None, num_classes: int)
         cfg.MODEL.RPN.BATCH_SIZE_PER_IMAGE = train.rpn_batch_size_per_image
     if model.weights == "none":
         cfg.MODEL.BACKBONE.FREEZE_AT = 0  # nothing pretrained to keep
+    if model.weights == "none" or not model.freeze_batchnorm:
+        # the zoo's FrozenBN keeps pretrained statistics; on a random init it is the identity, so nothing
+        # would normalise the backbone (a ResNet-50 from scratch then starts at a loss of ~200, not ~3)
+        cfg.MODEL.RESNETS.NORM = "BN"
     return cfg
 
 
