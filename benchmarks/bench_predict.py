@@ -3,7 +3,7 @@
 The loop is the tutorial's way: decode a photo in the main thread, run the network on it alone with
 torchvision's own resizing and post-processing (every instance pasted as a full-image float mask),
 threshold, encode, write. ``predict`` decodes in background threads, runs ``--batch-size`` photos per
-pass, and pastes each instance only inside its box, a chunk of instances at a time. Both write the same
+pass, and pastes and encodes each instance inside its box only. Both write the same
 Parquet files. Each mode runs in its own process so that its peak resident memory (ru_maxrss) is its own.
 
 Photos are 1920x1080 JPEGs made by stretching synthetic demo facades. Without ``--model`` the network
@@ -233,7 +233,7 @@ def main() -> None:
             print(f"mask pasting + RLE encoding of {args.instances} instances in one {args.width}x{args.height} photo:")
             for method in ("torchvision", "ours"):
                 r = _child(args, f"paste-{method}", folder, model, 1)
-                label = "full-image float masks" if method == "torchvision" else "inside each box, chunked"
+                label = "full-image float masks" if method == "torchvision" else "inside each box"
                 print(f"  {label:24s}: {r['seconds']:.2f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
 
 

@@ -1,10 +1,11 @@
-"""Batched prediction: photos decoded in background threads, one network pass per batch, masks pasted into
-the full photo one instance at a time and stored as COCO RLE in per-photo prediction files.
+"""Batched prediction: photos decoded in background threads, one network pass per batch, each mask pasted
+inside its box and stored as the COCO RLE of the full photo in per-photo prediction files.
 
 Why this shape: decoding a 1920x1080 JPEG costs tens of milliseconds that the network should not wait for
 (threads suffice: Pillow releases the GIL while decoding); and pasting every instance as a full-image
 float mask, as torchvision's own post-processing does, would hold 300 x H x W floats per photo, so masks
-stay at the mask head's 28 x 28 until each is pasted, thresholded and encoded in small chunks.
+stay at the mask head's 28 x 28 until each is pasted into its box, thresholded, and run-length encoded
+from that box alone (the full-size mask is never made).
 """
 
 from __future__ import annotations
