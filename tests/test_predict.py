@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -103,6 +104,41 @@ def test_batched_equals_one_at_a_time(setup: dict, tmp_path: Path) -> None:
         np.testing.assert_allclose(a["score"], b["score"], atol=1e-4)
         np.testing.assert_allclose(a[["x0", "y0", "x1", "y1"]], b[["x0", "y0", "x1", "y1"]], atol=0.05)
         assert (a["category_id"] == b["category_id"]).all()
+
+
+def test_next_batch_runs_while_the_last_is_written(setup: dict, tmp_path: Path) -> None:
+    """The writer thread encodes batch k while the network runs batch k + 1 (on a GPU the two overlap): the
+    first encoding waits until the second pass has begun, which would never happen if they took turns. An
+    error while writing still reaches the caller."""
+    predictor = load_predictor(setup["model"], "cpu", 0.05, 20)
+    photos = [*setup["demo"], setup["photos"] / "gray.png", setup["photos"] / "alpha.png"]
+    second_pass = threading.Event()
+    passes, encoded = [], []
+    detect, encode = predictor.detect, predictor.encode
+
+    def watched_detect(batch):
+        passes.append([p.path.name for p in batch])
+        if len(passes) == 2:
+            second_pass.set()
+        return detect(batch)
+
+    def watched_encode(batch, raws, dense=False):
+        if not encoded:
+            assert second_pass.wait(timeout=120), "the next batch did not start while this one was encoded"
+        encoded.append([p.path.name for p in batch])
+        return encode(batch, raws, dense)
+
+    predictor.detect, predictor.encode = watched_detect, watched_encode
+    summary = predict_photos(predictor, photos, tmp_path / "pred", batch_size=2, progress=False)
+    assert summary["written"] == 4 and passes == encoded == [[p.name for p in photos[:2]], [p.name for p in photos[2:]]]
+    assert sorted(p.name for p in (tmp_path / "pred").iterdir()) == sorted(f"{p.stem}.parquet" for p in photos)
+
+    def failing_encode(batch, raws, dense=False):
+        raise UserError("disk full")
+
+    predictor.encode = failing_encode
+    with pytest.raises(UserError, match="disk full"):
+        predict_photos(predictor, photos, tmp_path / "fail", batch_size=2, progress=False)
 
 
 def test_strict_and_input_errors(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

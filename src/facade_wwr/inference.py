@@ -234,19 +234,27 @@ class Predictor:
         self.engine.set_test_options(self.module, min_score, detections_per_image)
 
     @torch.inference_mode()
-    def predict(self, photos: Sequence[Photo], dense: bool = False) -> list[Instances]:
-        """Instances of decoded photos, in the photos' original pixel frames."""
+    def detect(self, photos: Sequence[Photo]) -> list[RawDetections]:
+        """The network's detections of decoded photos (on the CPU, boxes in the photos' pixel frames)."""
         if not photos:
             return []
         self.module.eval()
         sizes = [(p.height, p.width) for p in photos]
         with autocast(self.device, amp_active(self.device, self.amp)):
-            raws = self.engine.predict(self.module, [p.tensor for p in photos], sizes, self.device)
+            return self.engine.predict(self.module, [p.tensor for p in photos], sizes, self.device)
+
+    @torch.inference_mode()
+    def encode(self, photos: Sequence[Photo], raws: Sequence[RawDetections], dense: bool = False) -> list[Instances]:
+        """Masks of :meth:`detect`'s detections pasted into their photos and run-length encoded."""
         out = []
-        for raw, (h, w) in zip(raws, sizes):
-            rles, areas, stack = encode_instances(raw, h, w, self.mask_threshold, dense)
+        for photo, raw in zip(photos, raws):
+            rles, areas, stack = encode_instances(raw, photo.height, photo.width, self.mask_threshold, dense)
             out.append(Instances(raw.boxes, raw.scores, raw.category_ids, rles, areas, stack))
         return out
+
+    def predict(self, photos: Sequence[Photo], dense: bool = False) -> list[Instances]:
+        """Instances of decoded photos, in the photos' original pixel frames."""
+        return self.encode(photos, self.detect(photos), dense)
 
 
 def predictor_from_module(
@@ -361,30 +369,32 @@ def predict_photos(
     threads: int = 2,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Predict every photo into ``out_dir``; an unreadable photo is warned about, skipped and written nothing."""
+    """Predict every photo into ``out_dir``; an unreadable photo is warned about, skipped and written nothing.
+
+    A writer thread encodes and writes each batch while the network runs the next one: on a GPU the CPU's
+    mask encoding and the network's pass overlap instead of taking turns.
+    """
     warnings = warnings if warnings is not None else Warnings()
     paths = [Path(p) for p in photos]
     out_dir = Path(out_dir)
     targets = dict(zip(paths, output_paths(paths, out_dir)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, skipped, instances = 0, [], 0
+    counts = {"written": 0, "instances": 0}
+    skipped: list[str] = []
     start = time.perf_counter()
-    batches = background_batches(paths, batch_size, predictor.min_size, predictor.max_size, threads)
-    for batch in batches:
-        good = []
-        for photo in batch:
-            if photo.tensor is None:
-                skipped.append(str(photo.path))
-                warnings.warn(f"{photo.error}; skipped, no prediction file written")
-            else:
-                good.append(photo)
-        for photo, inst in zip(good, predictor.predict(good, dense=npz)):
+
+    def finish(good: list[Photo], raws: list[RawDetections]) -> None:
+        """Encode and write one batch (in the writer thread, while the network runs the next batch)."""
+        for photo, inst in zip(good, predictor.encode(good, raws, dense=npz)):
             write_prediction(
                 targets[photo.path], photo, inst, predictor.classes, predictor.engine.name, predictor.model_id
             )
-            written += 1
-            instances += len(inst.scores)
-        done = written + len(skipped)
+            counts["written"] += 1
+            counts["instances"] += len(inst.scores)
+
+    def report(batch_written: Future[None]) -> None:
+        batch_written.result()  # an error in the writer thread is raised here
+        done = counts["written"] + len(skipped)
         if progress:
             elapsed = time.perf_counter() - start
             rate = done / elapsed if elapsed > 0 else float("nan")
@@ -394,11 +404,29 @@ def predict_photos(
                 file=sys.stderr,
                 flush=True,
             )
+
+    batches = background_batches(paths, batch_size, predictor.min_size, predictor.max_size, threads)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facade-wwr-write") as writer:
+        pending: Future[None] | None = None
+        for batch in batches:
+            good = []
+            for photo in batch:
+                if photo.tensor is None:
+                    skipped.append(str(photo.path))
+                    warnings.warn(f"{photo.error}; skipped, no prediction file written")
+                else:
+                    good.append(photo)
+            raws = predictor.detect(good)
+            if pending is not None:
+                report(pending)
+            pending = writer.submit(finish, good, raws)
+        if pending is not None:
+            report(pending)
     return {
         "photos": len(paths),
-        "written": written,
+        "written": counts["written"],
         "skipped": skipped,
-        "instances": instances,
+        "instances": counts["instances"],
         "seconds": round(time.perf_counter() - start, 3),
     }
 
