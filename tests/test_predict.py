@@ -106,10 +106,10 @@ def test_batched_equals_one_at_a_time(setup: dict, tmp_path: Path) -> None:
         assert (a["category_id"] == b["category_id"]).all()
 
 
-def test_next_batch_runs_while_the_last_is_written(setup: dict, tmp_path: Path) -> None:
+def test_next_batch_runs_while_the_last_is_written(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """The writer thread encodes batch k while the network runs batch k + 1 (on a GPU the two overlap): the
     first encoding waits until the second pass has begun, which would never happen if they took turns. An
-    error while writing still reaches the caller."""
+    error while writing reaches the caller, and is still told when the network fails meanwhile."""
     predictor = load_predictor(setup["model"], "cpu", 0.05, 20)
     photos = [*setup["demo"], setup["photos"] / "gray.png", setup["photos"] / "alpha.png"]
     second_pass = threading.Event()
@@ -124,7 +124,7 @@ def test_next_batch_runs_while_the_last_is_written(setup: dict, tmp_path: Path) 
 
     def watched_encode(batch, raws, dense=False):
         if not encoded:
-            assert second_pass.wait(timeout=120), "the next batch did not start while this one was encoded"
+            assert second_pass.wait(timeout=30), "the next batch did not start while this one was encoded"
         encoded.append([p.path.name for p in batch])
         return encode(batch, raws, dense)
 
@@ -139,6 +139,18 @@ def test_next_batch_runs_while_the_last_is_written(setup: dict, tmp_path: Path) 
     predictor.encode = failing_encode
     with pytest.raises(UserError, match="disk full"):
         predict_photos(predictor, photos, tmp_path / "fail", batch_size=2, progress=False)
+    assert "also failed" not in capsys.readouterr().err
+
+    # the network fails on the second batch while the writer fails on the first: both are told
+    def failing_detect(batch):
+        if batch[0].path.name == "gray.png":
+            raise RuntimeError("CUDA out of memory")
+        return detect(batch)
+
+    predictor.detect = failing_detect
+    with pytest.raises(RuntimeError, match="out of memory"):
+        predict_photos(predictor, photos, tmp_path / "fail", batch_size=2, progress=False)
+    assert "facade-wwr: writing predictions also failed: disk full" in capsys.readouterr().err
 
 
 def test_strict_and_input_errors(setup: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -313,7 +313,10 @@ def load_predictor(
     try:
         module.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        raise UserError(f"{path}: weights do not fit {model.architecture} ({str(e).splitlines()[0]})") from None
+        raise UserError(
+            f"{path}: weights do not fit {model.architecture} as this version of facade-wwr builds it "
+            f"({str(e).splitlines()[0]}); retrain the model"
+        ) from None
     dev = pick_device(device)
     module.to(dev).eval()
     predictor = predictor_from_module(engine, module, classes, model, dev, file_id(path), amp)
@@ -408,18 +411,24 @@ def predict_photos(
     batches = background_batches(paths, batch_size, predictor.min_size, predictor.max_size, threads)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facade-wwr-write") as writer:
         pending: Future[None] | None = None
-        for batch in batches:
-            good = []
-            for photo in batch:
-                if photo.tensor is None:
-                    skipped.append(str(photo.path))
-                    warnings.warn(f"{photo.error}; skipped, no prediction file written")
-                else:
-                    good.append(photo)
-            raws = predictor.detect(good)
-            if pending is not None:
-                report(pending)
-            pending = writer.submit(finish, good, raws)
+        try:
+            for batch in batches:
+                good = []
+                for photo in batch:
+                    if photo.tensor is None:
+                        skipped.append(str(photo.path))
+                        warnings.warn(f"{photo.error}; skipped, no prediction file written")
+                    else:
+                        good.append(photo)
+                raws = predictor.detect(good)
+                if pending is not None:
+                    report(pending)
+                pending = writer.submit(finish, good, raws)
+        except BaseException as e:  # the network's error (or Ctrl-C) is raised; the writer's, if any, is said
+            failed = pending.exception() if pending is not None and not pending.cancelled() else None
+            if failed is not None and failed is not e:
+                print(f"facade-wwr: writing predictions also failed: {failed}", file=sys.stderr)
+            raise
         if pending is not None:
             report(pending)
     return {

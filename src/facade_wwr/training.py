@@ -288,9 +288,14 @@ def resume_difference(ckpt: dict[str, Any], header: dict[str, Any]) -> str | Non
 
 def restore_cuda_rng(saved: Any, device: torch.device) -> None:
     """Restore the CUDA generator of the card a run trained on into the card it resumes on (the two may
-    differ, e.g. ``cuda:1`` then ``cuda:0`` on a node with one GPU). Nothing to restore when the run
-    began on the CPU, or for checkpoints that stored every card's state (a list)."""
-    if device.type == "cuda" and isinstance(saved, torch.Tensor) and saved.numel():
+    differ, e.g. ``cuda:1`` then ``cuda:0`` on a node with one GPU); nothing when the run began on the CPU.
+    Earlier checkpoints stored every card's state (a list): the state of the card in use is taken."""
+    if device.type != "cuda":
+        return
+    if isinstance(saved, list):  # every card's state: the one of the card in use, if the run had it
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        saved = saved[index] if index < len(saved) else None
+    if isinstance(saved, torch.Tensor) and saved.numel():
         torch.cuda.set_rng_state(saved, device)
 
 
@@ -526,11 +531,18 @@ def train(
 
     _seed_everything(settings.seed)
     module = engine.build(model, settings, classes)
+    if ckpt is not None:
+        try:
+            module.load_state_dict(ckpt["model"])
+        except RuntimeError as e:  # same settings, but this version of facade-wwr builds another network
+            first = str(e).strip().splitlines()[0]
+            warnings.warn(f"{last}: its weights do not fit the network built now ({first}); starting over")
+            ckpt = None
+            _seed_everything(settings.seed)  # a failed load may have copied some tensors: build afresh
+            module = engine.build(model, settings, classes)
     if ckpt is None:
         for note in engine.load_pretrained(module, model, classes):
             print(f"weights: {note}", file=log)
-    else:
-        module.load_state_dict(ckpt["model"])
     module.to(device)
     optimizer = make_optimizer(module, settings)
     amp = amp_active(device, settings.amp)
