@@ -12,6 +12,11 @@ either way). Run from the project root:
     python benchmarks/bench_train.py --device cuda --amp both --iters 100 --size 800 \\
         --architecture maskrcnn_resnet50_fpn_v2 --batch 4                          # the real architecture
     python benchmarks/bench_train.py --device cuda --engine detectron2 --amp both --size 800 --batch 4
+    python benchmarks/bench_train.py --device cuda --amp both --size 800 --real --workers 4 \
+        --architecture maskrcnn_resnet50_fpn_v2                                 # the real photos
+
+Each line gives seconds per iteration and, of those, the wait for the photo loader (``data_time``): where
+that is not near zero, the loader processes (``--workers``, ``train.num_workers``) do not keep up.
 """
 
 from __future__ import annotations
@@ -27,18 +32,42 @@ from pathlib import Path
 
 D2_DEFAULT = "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml"
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "japan-buildings"
 
 
-def make_data(folder: Path, size: int) -> None:
-    """Demo facades and their COCO files: ``folder/train.json`` and ``folder/val.json``."""
-    from facade_wwr.cli import main as cli
+def make_data(folder: Path, size: int, real: bool) -> None:
+    """COCO files ``folder/train.json`` and ``folder/val.json``: of demo facades of ``size`` px, or of the
+    real data set (129 training photos of up to 2048x1536, 34 polygons each on average)."""
     from facade_wwr.demo import generate
 
-    generate(folder, train=60, val=20, photos=0, seed=3, size=size)
+    if real:
+        if not (REAL / "train" / "via_region_data.json").is_file():
+            raise SystemExit(f"--data real: the real data set is not at {REAL}")
+        root = REAL
+    else:
+        generate(folder, train=60, val=20, photos=0, seed=3, size=size)
+        root = folder
     for split in ("train", "val"):
-        via, images, out = folder / split / "via_region_data.json", folder / split, folder / f"{split}.json"
-        if cli(["via2coco", "--via", str(via), "--images", str(images), "--out", str(out), "--quiet"]) != 0:
-            raise SystemExit(f"via2coco failed on {via}")
+        via, images, out = root / split / "via_region_data.json", root / split, folder / f"{split}.json"
+        done = subprocess.run(  # in a child, so that the real data's annotation warnings stay out of the figures
+            [
+                sys.executable,
+                "-m",
+                "facade_wwr.cli",
+                "via2coco",
+                "--via",
+                str(via),
+                "--images",
+                str(images),
+                "--out",
+                str(out),
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"via2coco failed on {via}: {done.stderr.strip()}")
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -62,6 +91,8 @@ def worker(args: argparse.Namespace) -> dict:
         "train.amp": args.worker == "amp",
         "train.device": args.device,
     }
+    if args.workers is not None:
+        overrides["train.num_workers"] = args.workers
     model, settings = load_settings(CONFIG, [(*key.split("."), value) for key, value in overrides.items()])
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         out = Path(tmp)
@@ -72,6 +103,7 @@ def worker(args: argparse.Namespace) -> dict:
     result = {
         "mode": args.worker,
         "sec_per_iter": sum(timed) / len(timed) if timed else float("nan"),
+        "data_wait": sum(r["data_time"] for r in records if r["iteration"] > args.skip) / max(1, len(timed)),
         "final_loss": records[-1]["loss"],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "mask_ap50": (metrics.get("segm") or {}).get("AP50"),
@@ -92,6 +124,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=4, help="images per batch (default: 4)")
     p.add_argument("--size", type=int, default=256, help="photo and input size in pixels (default: 256)")
     p.add_argument("--eval", action="store_true", help="also evaluate on val at the end (mask AP50)")
+    p.add_argument("--real", action="store_true", help=f"train on the real data set ({REAL.name}), not demo facades")
+    p.add_argument("--workers", type=int, help="train.num_workers, loader processes (default: the config's)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -107,17 +141,21 @@ def main() -> None:
     modes = {"off": ["fp32"], "on": ["amp"], "both": ["fp32", "amp"]}[args.amp]
     on_gpu = args.device.startswith("cuda")
     device = torch.cuda.get_device_name(0) if on_gpu else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{args.engine} {args.architecture}, {args.size} px, batch {args.batch}, {args.iters} iterations, {device}")
+    data = "real photos" if args.real else "demo facades"
+    print(f"{args.engine} {args.architecture}, {data} at {args.size} px, batch {args.batch}, ", end="")
+    print(f"{args.iters} iterations, {device}")
     with tempfile.TemporaryDirectory(prefix="bench_train_data_") as tmp:
-        make_data(Path(tmp), args.size)
+        make_data(Path(tmp), args.size, args.real)
         for mode in modes:
             cmd = [sys.executable, __file__, "--worker", mode, "--data", tmp, "--engine", args.engine]
             cmd += ["--architecture", args.architecture, "--device", args.device, "--iters", str(args.iters)]
             cmd += ["--skip", str(args.skip), "--batch", str(args.batch), "--size", str(args.size)]
             cmd += ["--eval"] if args.eval else []
+            cmd += ["--workers", str(args.workers)] if args.workers is not None else []
             done = subprocess.run(cmd, check=True, capture_output=True, text=True)
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            line = f"{mode:5s}: {r['sec_per_iter']:.3f} s/iter, final loss {r['final_loss']:.3f}, "
+            line = f"{mode:5s}: {r['sec_per_iter']:.3f} s/iter (of which waiting for data {r['data_wait']:.3f} s), "
+            line += f"final loss {r['final_loss']:.3f}, "
             line += f"peak RSS {r['peak_rss_mb']:.0f} MB"
             if "gpu_peak_mb" in r:
                 line += f", GPU peak {r['gpu_peak_mb']:.0f} MB"
