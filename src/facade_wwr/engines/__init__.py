@@ -119,6 +119,31 @@ class RawDetections:
     category_ids: np.ndarray  # (N,) int64, 0-based
     mask_probs: torch.Tensor  # (N, M, M) float32, on the CPU
 
+    @classmethod
+    def from_network(
+        cls,
+        boxes: torch.Tensor,
+        scores: torch.Tensor,
+        category_ids: torch.Tensor,
+        mask_probs: torch.Tensor,
+        input_size: tuple[int, int],
+        original_size: tuple[int, int],
+    ) -> RawDetections:
+        """From a network's outputs on any device and in any precision: boxes in the resized input's frame
+        (``input_size`` = ``(h, w)``) are mapped to the photo's (``original_size``) and clipped to it."""
+        import numpy as np
+
+        (h, w), (oh, ow) = input_size, original_size
+        xyxy = boxes.float().cpu().numpy().astype(np.float32)
+        xyxy[:, 0::2] = np.clip(xyxy[:, 0::2] * (ow / w), 0, ow)
+        xyxy[:, 1::2] = np.clip(xyxy[:, 1::2] * (oh / h), 0, oh)
+        return cls(
+            boxes=xyxy,
+            scores=scores.float().cpu().numpy().astype(np.float32),
+            category_ids=category_ids.cpu().numpy().astype(np.int64),
+            mask_probs=mask_probs.float().cpu(),
+        )
+
 
 class Engine(Protocol):
     """What the training loop and the predictor need from an engine."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -116,18 +115,9 @@ class Detectron2Engine:
     ) -> list[RawDetections]:
         inputs = [{"image": self._image(module, im.to(device))} for im in images]
         results = module.inference(inputs, do_postprocess=False)  # masks stay 28 x 28 probabilities
-        out = []
-        for r, im, (oh, ow) in zip(results, images, original_sizes):
-            h, w = im.shape[-2:]
-            boxes = r.pred_boxes.tensor.float().cpu().numpy().astype(np.float32)
-            boxes[:, 0::2] = np.clip(boxes[:, 0::2] * (ow / w), 0, ow)
-            boxes[:, 1::2] = np.clip(boxes[:, 1::2] * (oh / h), 0, oh)
-            out.append(
-                RawDetections(
-                    boxes=boxes,
-                    scores=r.scores.float().cpu().numpy().astype(np.float32),
-                    category_ids=r.pred_classes.cpu().numpy().astype(np.int64),
-                    mask_probs=r.pred_masks[:, 0].float().cpu(),
-                )
+        return [
+            RawDetections.from_network(
+                r.pred_boxes.tensor, r.scores, r.pred_classes, r.pred_masks[:, 0], tuple(im.shape[-2:]), original
             )
-        return out
+            for r, im, original in zip(results, images, original_sizes)
+        ]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
@@ -176,17 +175,7 @@ class TorchvisionEngine:
         features = module.backbone(batch.tensors)
         proposals, _ = module.rpn(batch, features)
         detections, _ = module.roi_heads(features, proposals, batch.image_sizes)
-        out = []
-        for det, (h, w), (oh, ow) in zip(detections, batch.image_sizes, original_sizes):
-            boxes = det["boxes"].float().cpu().numpy().astype(np.float32)
-            boxes[:, 0::2] = np.clip(boxes[:, 0::2] * (ow / w), 0, ow)
-            boxes[:, 1::2] = np.clip(boxes[:, 1::2] * (oh / h), 0, oh)
-            out.append(
-                RawDetections(
-                    boxes=boxes,
-                    scores=det["scores"].float().cpu().numpy().astype(np.float32),
-                    category_ids=(det["labels"].cpu().numpy() - 1).astype(np.int64),
-                    mask_probs=det["masks"][:, 0].float().cpu(),
-                )
-            )
-        return out
+        return [
+            RawDetections.from_network(d["boxes"], d["scores"], d["labels"] - 1, d["masks"][:, 0], size, original)
+            for d, size, original in zip(detections, batch.image_sizes, original_sizes)
+        ]
