@@ -19,23 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "japan-buildings" / "train"
-
-
-def coco_file(folder: Path) -> tuple[Path, str]:
-    """A COCO training file: the real data set's when present, else synthetic facades."""
-    from facade_wwr.cli import main as cli
-    from facade_wwr.demo import generate
-
-    via, images = REAL / "via_region_data.json", REAL
-    what = "real training set (japan-buildings)"
-    if not via.is_file():
-        generate(folder, train=60, val=0, photos=0, seed=3, size=1024)
-        via, images, what = folder / "train" / "via_region_data.json", folder / "train", "synthetic facades"
-    out = folder / "train.json"
-    if cli(["via2coco", "--via", str(via), "--images", str(images), "--out", str(out), "--quiet"]) != 0:
-        raise SystemExit(f"via2coco failed on {via}")
-    return out, what
+from bench_train import REAL, make_data  # the same data as the training benchmark (this folder is on sys.path)
 
 
 def main() -> None:
@@ -47,9 +31,11 @@ def main() -> None:
 
     from facade_wwr.training import CocoTrainSet
 
+    real = (REAL / "train" / "via_region_data.json").is_file()
+    what = "real training set (japan-buildings)" if real else "synthetic facades (the real data set is absent)"
     with tempfile.TemporaryDirectory(prefix="bench_train_data_") as tmp:
-        coco, what = coco_file(Path(tmp))
-        ds = CocoTrainSet(coco, args.size, args.max_size)
+        make_data(Path(tmp), 1024, real)  # synthetic facades of 1024 px when the real photos are absent
+        ds = CocoTrainSet(Path(tmp) / "train.json", args.size, args.max_size)
         keys = [(i, flip) for i, e in enumerate(ds.entries) if e.annotations for flip in (False, True)]
         ds[keys[0]]  # imports and first-call costs
         times, instances = [], 0

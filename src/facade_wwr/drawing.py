@@ -72,13 +72,13 @@ def paint(
     ``outline`` > 0 draws the mask's border that many pixels wide at full colour. With ``anchor``, return
     the most interior pixel ``(x, y)`` of the mask (where a label reads best), else None.
     """
+    import cv2
+
     c = masks.crop(rle)
     if c is None:
         return None
     x0, y0, x1, y1 = c.box
     m = c.mask
-    import cv2
-
     crop = pixels[y0:y1, x0:x1]
     solid = np.empty_like(crop)
     solid[:] = rgb

@@ -16,6 +16,12 @@ class UserError(Exception):
     """A problem with the user's input; the message names the file (and region) at fault."""
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of a library's error message (its name if it has none), to quote in a UserError."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @dataclass
 class Warnings:
     """Collects skippable problems, printing each once to stderr as it happens."""

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from facade_wwr import masks as rle_masks
 from facade_wwr import predictions
 from facade_wwr.engines import Engine, ModelSettings, RawDetections, TrainSettings, from_dict, get_engine, input_size
-from facade_wwr.errors import UserError, Warnings
+from facade_wwr.errors import UserError, Warnings, first_line
 from facade_wwr.fileio import sha256
 from facade_wwr.images import open_image
 
@@ -289,8 +289,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # corrupt, truncated, or not a torch file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not a readable facade-wwr checkpoint ({first})") from None
+        raise UserError(f"{path}: not a readable facade-wwr checkpoint ({first_line(e)})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "engine" not in ckpt or "classes" not in ckpt:
         raise UserError(f"{path}: not a facade-wwr model checkpoint (train one with `facade-wwr train`)")
     return ckpt
@@ -315,7 +314,7 @@ def load_predictor(
     except RuntimeError as e:
         raise UserError(
             f"{path}: weights do not fit {model.architecture} as this version of facade-wwr builds it "
-            f"({str(e).splitlines()[0]}); retrain the model"
+            f"({first_line(e)}); retrain the model"
         ) from None
     dev = pick_device(device)
     module.to(dev).eval()
@@ -382,22 +381,24 @@ def predict_photos(
     out_dir = Path(out_dir)
     targets = dict(zip(paths, output_paths(paths, out_dir)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {"written": 0, "instances": 0}
-    skipped: list[str] = []
+    written, instances, skipped = 0, 0, []
     start = time.perf_counter()
 
-    def finish(good: list[Photo], raws: list[RawDetections]) -> None:
-        """Encode and write one batch (in the writer thread, while the network runs the next batch)."""
-        for photo, inst in zip(good, predictor.encode(good, raws, dense=npz)):
+    def finish(good: list[Photo], raws: list[RawDetections]) -> tuple[int, int]:
+        """Encode and write one batch (in the writer thread, while the network runs the next batch); return
+        the files and instances written."""
+        batch = predictor.encode(good, raws, dense=npz)
+        for photo, inst in zip(good, batch):
             write_prediction(
                 targets[photo.path], photo, inst, predictor.classes, predictor.engine.name, predictor.model_id
             )
-            counts["written"] += 1
-            counts["instances"] += len(inst.scores)
+        return len(batch), sum(len(inst.scores) for inst in batch)
 
-    def report(batch_written: Future[None]) -> None:
-        batch_written.result()  # an error in the writer thread is raised here
-        done = counts["written"] + len(skipped)
+    def report(batch_written: Future[tuple[int, int]]) -> None:
+        nonlocal written, instances
+        files, found = batch_written.result()  # an error in the writer thread is raised here
+        written, instances = written + files, instances + found
+        done = written + len(skipped)
         if progress:
             elapsed = time.perf_counter() - start
             rate = done / elapsed if elapsed > 0 else float("nan")
@@ -410,7 +411,7 @@ def predict_photos(
 
     batches = background_batches(paths, batch_size, predictor.min_size, predictor.max_size, threads)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="facade-wwr-write") as writer:
-        pending: Future[None] | None = None
+        pending: Future[tuple[int, int]] | None = None  # the batch being written
         try:
             for batch in batches:
                 good = []
@@ -433,9 +434,9 @@ def predict_photos(
             report(pending)
     return {
         "photos": len(paths),
-        "written": counts["written"],
+        "written": written,
         "skipped": skipped,
-        "instances": counts["instances"],
+        "instances": instances,
         "seconds": round(time.perf_counter() - start, 3),
     }
 

@@ -44,7 +44,7 @@ from facade_wwr.engines import (
     as_dict,
     get_engine,
 )
-from facade_wwr.errors import UserError, Warnings
+from facade_wwr.errors import UserError, Warnings, first_line
 from facade_wwr.fileio import atomic_path, sha256, write_json, write_text
 from facade_wwr.inference import (
     MODEL_FORMAT,
@@ -303,8 +303,7 @@ def load_last(path: Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn file cannot happen (atomic writes) but a foreign one can
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: unreadable checkpoint ({first}); rerun with --restart") from None
+        raise UserError(f"{path}: unreadable checkpoint ({first_line(e)}); rerun with --restart") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != LAST_FORMAT:
         raise UserError(f"{path}: not a facade-wwr training checkpoint; rerun with --restart")
     return ckpt
@@ -535,8 +534,7 @@ def train(
         try:
             module.load_state_dict(ckpt["model"])
         except RuntimeError as e:  # same settings, but this version of facade-wwr builds another network
-            first = str(e).strip().splitlines()[0]
-            warnings.warn(f"{last}: its weights do not fit the network built now ({first}); starting over")
+            warnings.warn(f"{last}: its weights do not fit the network built now ({first_line(e)}); starting over")
             ckpt = None
             _seed_everything(settings.seed)  # a failed load may have copied some tensors: build afresh
             module = engine.build(model, settings, classes)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facade_wwr.errors import UserError
+from facade_wwr.errors import UserError, first_line
 from facade_wwr.fileio import atomic_path, sha256, write_text
 
 KINDS = ("coco", "imagenet")
@@ -231,8 +231,7 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises a variety of errors for foreign or corrupt files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not a loadable PyTorch weights file ({first})") from None
+        raise UserError(f"{path}: not a loadable PyTorch weights file ({first_line(e)})") from None
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         data = data["model"]
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from facade_wwr.errors import UserError
+from facade_wwr.errors import UserError, first_line
 
 if TYPE_CHECKING:  # torch is imported only by the engines themselves, so that light commands stay fast
     import numpy as np
@@ -328,7 +328,7 @@ def _config_sections(config: str | Path, names: Iterable[str]) -> dict[str, dict
     except FileNotFoundError:
         raise UserError(f"{config}: config file not found") from None
     except yaml.YAMLError as e:
-        raise UserError(f"{config}: malformed YAML ({str(e).splitlines()[0]})") from None
+        raise UserError(f"{config}: malformed YAML ({first_line(e)})") from None
     if not isinstance(data, dict):
         raise UserError(f"{config}: expected a mapping with model and train sections")
     out = {}
