@@ -11,13 +11,14 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from pycocotools import mask as mask_utils
 
 pytest.importorskip("detectron2", reason="detectron2 is not installed (see the README's Engines section)")
 
-from facade_wwr import predictions  # noqa: E402
+from facade_wwr import inference, predictions  # noqa: E402
 from facade_wwr.cli import main  # noqa: E402
 from facade_wwr.engines import ModelSettings, get_engine  # noqa: E402
 from facade_wwr.errors import UserError  # noqa: E402
@@ -34,11 +35,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return make_data(tmp_path_factory.mktemp("d2_data"))
 
 
-@pytest.fixture(scope="module")
-def trained(data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("d2") / "model"
+def _train(data: dict, out: Path, max_iter: int) -> None:
     args = ["train", "--train", str(data["train"]), "--val", str(data["val"]), "--out", str(out)]
-    args += ["--engine", "detectron2", "--architecture", ZOO, "--weights", "none", "--max-iter", "2", "--device", "cpu"]
+    args += ["--engine", "detectron2", "--architecture", ZOO, "--weights", "none", "--device", "cpu"]
+    args += ["--max-iter", str(max_iter)]
     for s in (
         "model.min_size=96",
         "model.max_size=128",
@@ -53,6 +53,12 @@ def trained(data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         args += ["--set", s]
     assert main(args) == 0
+
+
+@pytest.fixture(scope="module")
+def trained(data: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("d2") / "model"
+    _train(data, out, max_iter=2)
     return out
 
 
@@ -117,6 +123,24 @@ def test_predict_writes_the_contract(trained: Path, data: dict, tmp_path: Path) 
         for counts, area in zip(t["mask_rle"], t["mask_area"]):
             assert int(mask_utils.area({"size": [96, 96], "counts": counts.encode()})) == area
         assert predictions.read_dense(out / f"{photo.stem}.npz").shape == (len(t), 96, 96)
+
+
+def test_mixed_precision(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """detectron2's network under the autocast that CUDA runs it in: training with loss scaling (in bfloat16,
+    as tests/test_train.py does for torchvision) and prediction in float16 (the CPU's slow float16 kernels)."""
+    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.bfloat16})
+    model = tmp_path / "model"
+    _train(data, model, max_iter=2)
+    assert json.loads((model / "settings.json").read_text())["amp"] is True
+    assert torch.load(model / "last.pt", weights_only=True)["scaler"]["scale"] > 0
+
+    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.float16})
+    predictor = inference.load_predictor(model, device="cpu", min_score=0.0, amp=True)
+    raws = predictor.detect([inference.prepare(photo, 96, 128) for photo in data["photos"]])
+    assert sum(len(r.scores) for r in raws) > 0
+    for raw in raws:
+        assert raw.mask_probs.dtype == torch.float32 and torch.isfinite(raw.mask_probs).all()
+        assert np.isfinite(raw.boxes).all() and ((raw.scores >= 0) & (raw.scores <= 1)).all()
 
 
 def test_model_zoo_pickle_goes_to_detectron2s_checkpointer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
