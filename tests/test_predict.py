@@ -173,6 +173,12 @@ def test_strict_and_input_errors(setup: dict, tmp_path: Path, capsys: pytest.Cap
     assert "not a readable facade-wwr checkpoint" in capsys.readouterr().err
     assert main(model + ["--photos-from", str(tmp_path / "nope.txt")]) == 1
     assert "nope.txt: photo list not found" in capsys.readouterr().err
+    assert main(model + ["--device", "gpu", str(twins / "a.png")]) == 1
+    assert "device 'gpu' is not auto, cpu, cuda or cuda:N" in capsys.readouterr().err
+    (tmp_path / "afile").touch()  # an output folder that cannot be made: one line, not a traceback
+    out = ["--out", str(tmp_path / "afile" / "p")]
+    assert main(["predict", "--model", str(setup["model_dir"]), *out, str(twins / "a.png")]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"facade-wwr predict: error: {tmp_path}/afile")
     with pytest.raises(UserError, match="unreadable"):
         predict_photos(
             load_predictor(setup["model"], "cpu"),

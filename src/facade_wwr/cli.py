@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"facade-wwr {args.command}: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a folder that cannot be created or written, a full disk: no traceback for those
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"facade-wwr {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"facade-wwr {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -11,6 +11,7 @@ from that box alone (the full-size mask is never made).
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from collections import deque
@@ -61,12 +62,17 @@ class Instances:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: the first CUDA device when there is one, else the CPU."""
+    """``auto``: the first CUDA device when there is one, else the CPU; or ``cpu``, ``cuda``, ``cuda:N``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise UserError(f"device {name!r} is not auto, cpu, cuda or cuda:N")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name}: CUDA is not available on this machine (use auto or cpu)")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def describe_device(device: torch.device) -> str:
