@@ -301,6 +301,19 @@ def test_without_photos_keys_use_size_minus_one(tmp_path: Path) -> None:
     assert load_coco(tmp_path / "c.json")["annotations"][0]["area"] == 40 * 60
 
 
+def test_folders_of_prediction_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Shard folders as the workflow passes them; a shard whose photos were all unreadable has no file."""
+    m = np.zeros((H, W), bool)
+    m[20:60, 30:90] = True
+    for shard, name in (("s0", "a.jpg"), ("s1", "b.jpg")):
+        pred_file(tmp_path / shard, name, [m], ["building"])
+    (tmp_path / "s2").mkdir()
+    out = tmp_path / "via.json"
+    assert to_via(*(str(tmp_path / s) for s in ("s0", "s1", "s2")), "--out", str(out)) == 0
+    assert "s2: no prediction files in this folder" in capsys.readouterr().err
+    assert list(json.loads(out.read_text())) == ["a.jpg-1", "b.jpg-1"]
+
+
 def test_radio_style_custom_attribute_and_project(tmp_path: Path) -> None:
     dense, cats = synthetic_facade(np.random.default_rng(3))
     pred = pred_file(tmp_path / "pred", "a.jpg", dense, cats)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facade_wwr.errors import UserError
+from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import atomic_path
 
 SCHEMA = pa.schema(
@@ -122,6 +122,21 @@ def write(
                 )
     with atomic_path(path) as tmp:
         pq.write_table(arrow, tmp)
+
+
+def files(arguments: list[str], warnings: Warnings) -> list[Path]:
+    """Files as given, folders expanded to their ``*.parquet`` files by name. A folder with none (a shard
+    whose photos were all unreadable) is a warning: its photos have no buildings to report."""
+    found: list[Path] = []
+    for arg in map(Path, arguments):
+        if arg.is_dir():
+            inside = sorted(arg.glob("*.parquet"))
+            if not inside:
+                warnings.warn(f"{arg}: no prediction files in this folder")
+            found.extend(inside)
+        else:
+            found.append(arg)
+    return found
 
 
 def read(path: str | Path) -> Predictions:

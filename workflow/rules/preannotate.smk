@@ -9,7 +9,6 @@ rule preannotate:
     output:
         PREANNOTATIONS,
     params:
-        globs=lambda wildcards, input: " ".join(f"{d}/*.parquet" for d in input.predictions),
         photos=shlex.quote(config["predict"]["images"]),
         threshold=config["preannotate"]["score_threshold"],
         tolerance=config["preannotate"]["tolerance"],
@@ -21,6 +20,6 @@ rule preannotate:
     log:
         LOGS / "preannotate.log",
     shell:
-        "facade-wwr to-via {params.globs} --out {output} --photos {params.photos} --score-threshold {params.threshold}"
+        "facade-wwr to-via {input.predictions:q} --out {output:q} --photos {params.photos} --score-threshold {params.threshold}"
         " --tolerance {params.tolerance} --class-style {params.style} --class-attribute {params.attribute:q}"
         " {params.tagged} > {log} 2>&1"

@@ -41,7 +41,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facade_wwr import analysis, tables
+    from facade_wwr import analysis, predictions, tables
 
     if args.overlays and not args.photos:
         raise UserError("--overlays needs --photos DIR (the folder holding the photos)")
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.overlays).mkdir(parents=True, exist_ok=True)  # there even when no photo has predictions
         on_photo = overlay_writer(args.overlays, args.photos, args.overlay_format)
     result = analysis.analyze_files(
-        prediction_files(args.predictions, warnings),
+        predictions.files(args.predictions, warnings),
         threshold=args.score_threshold,
         tagged=args.tagged,
         tagged_scope=args.tagged_scope,
@@ -69,21 +69,6 @@ def run(args: argparse.Namespace) -> int:
         + (f", {len(result.report)} unmatched tagged points" if args.tagged else "")
     )
     return 0
-
-
-def prediction_files(arguments: list[str], warnings: Warnings) -> list[Path]:
-    """Files as given, folders expanded to their ``*.parquet`` files by name. A folder with none (a shard
-    whose photos were all unreadable) is a warning: its photos have no buildings to report."""
-    files: list[Path] = []
-    for arg in map(Path, arguments):
-        if arg.is_dir():
-            inside = sorted(arg.glob("*.parquet"))
-            if not inside:
-                warnings.warn(f"{arg}: no prediction files in this folder")
-            files.extend(inside)
-        else:
-            files.append(arg)
-    return files
 
 
 def overlay_writer(folder: str, photos: str, fmt: str):

@@ -22,7 +22,12 @@ def _pixels(text: str) -> float:
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("predictions", nargs="+", metavar="PRED.parquet", help="per-image prediction files")
+    p.add_argument(
+        "predictions",
+        nargs="+",
+        metavar="PRED",
+        help="per-photo prediction files (.parquet), or folders of them (every .parquet file inside)",
+    )
     p.add_argument("--out", required=True, metavar="VIA_JSON", help="VIA file to write")
     p.add_argument(
         "--score-threshold",
@@ -69,6 +74,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from facade_wwr import predictions
     from facade_wwr.to_via import Options, write_via
 
     options = Options(
@@ -78,14 +84,15 @@ def run(args: argparse.Namespace) -> int:
         class_attribute=args.class_attribute,
         class_style=args.class_style,
     )
+    warnings = Warnings(strict=args.strict)
     summary = write_via(
-        args.predictions,
+        predictions.files(args.predictions, warnings),
         args.out,
         options,
         tagged=args.tagged,
         photos=args.photos,
         project=args.project,
-        warnings=Warnings(strict=args.strict),
+        warnings=warnings,
     )
     if not args.quiet:
         print(summary.format())
