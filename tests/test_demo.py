@@ -89,7 +89,7 @@ def test_other_seed_differs_and_counts_are_independent(demo_dir: Path, tmp_path:
 
 
 def test_layout_and_via_shape(demo_dir: Path) -> None:
-    assert sorted(p.name for p in demo_dir.iterdir()) == ["photos", "train", "truth.csv", "val"]
+    assert sorted(p.name for p in demo_dir.iterdir()) == [".facade-wwr-demo", "photos", "train", "truth.csv", "val"]
     for split, count in COUNTS.items():
         photos = sorted((demo_dir / split).glob("*.jpg"))
         assert len(photos) == count
@@ -225,6 +225,10 @@ def test_replaces_an_earlier_demo_set_but_not_other_folders(tmp_path: Path, caps
     assert _generate(out, train=2, val=1, photos=1) == 0
     assert _generate(out, train=1, val=0, photos=0) == 0
     assert len(list((out / "train").glob("*.jpg"))) == 1 and not list((out / "val").glob("*.jpg"))
+    for declared in ("truth.csv", "train/via_region_data.json"):  # Snakemake deletes them before a rerun
+        (out / declared).unlink()
+    assert _generate(out, train=2, val=0, photos=0) == 0
+    assert (out / "truth.csv").is_file() and len(list((out / "train").glob("*.jpg"))) == 2
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")

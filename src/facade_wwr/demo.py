@@ -44,6 +44,9 @@ from facade_wwr.masks import area, decode, polygons_to_rle
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "photos": 2}
 #: File written into OUT that marks it as a demo data set (and may therefore be replaced).
 TRUTH_FILE = "truth.csv"
+#: marks a folder as a demo data set even while truth.csv is missing (Snakemake deletes a job's declared
+#: outputs, truth.csv among them, before the job runs again)
+MARKER_FILE = ".facade-wwr-demo"
 TRUTH_COLUMNS = [
     "split",
     "file_name",
@@ -554,7 +557,9 @@ def _check_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     # Empty folders are fine (Snakemake creates the parents of declared outputs before the job runs).
-    if out.is_dir() and not (out / TRUTH_FILE).is_file() and any(not p.is_dir() for p in out.rglob("*")):
+    if not out.is_dir() or (out / TRUTH_FILE).is_file() or (out / MARKER_FILE).is_file():
+        return
+    if any(not p.is_dir() for p in out.rglob("*")):
         raise UserError(f"{out}: folder is not empty and holds no demo data set ({TRUTH_FILE}); choose another")
 
 
@@ -580,6 +585,7 @@ def generate(out: str | os.PathLike[str], train: int, val: int, photos: int, see
         for split, count in (("train", train), ("val", val), ("photos", photos)):
             rows += _write_split(tmp, split, count, seed, size)
         _write_truth(tmp / TRUTH_FILE, rows)
+        (tmp / MARKER_FILE).write_text("written by facade-wwr demo-data; replaced by its next run\n")
         if target.exists():
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)

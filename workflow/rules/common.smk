@@ -72,8 +72,9 @@ def via_photos(wildcards):
         if key not in _via_photos_cache:
             try:
                 names = image_names(via)
-            except UserError as e:
-                raise WorkflowError(str(e))
+            except UserError:
+                # via2coco reports it. (Raised here, the error would make Snakemake keep the old COCO file.)
+                continue
             _via_photos_cache[key] = [str(p) for p in (safe_photo(source, n) for n in names) if p]
         photos += _via_photos_cache[key]
     return photos
@@ -127,6 +128,14 @@ def model_setting(key):
     return getattr(ModelSettings(), key)
 
 
+def weights_input(wildcards):
+    """The file model.weights names (the cached download, or the user's checkpoint): replacing it retrains."""
+    kind = model_setting("weights")
+    if kind == "none":
+        return []
+    return [pretrained_weights() or kind]
+
+
 def pretrained_weights():
     """The cached checkpoint that model.weights: coco|imagenet needs (downloaded by a local job), or None."""
     kind = model_setting("weights")
@@ -148,14 +157,15 @@ TRAIN_RUNTIME_KEYS = sorted(RESUMABLE_CHANGES)
 
 
 def train_sections():
-    """The model and train sections that decide what a model learns (model/train-config.yaml)."""
-    train = {k: v for k, v in config["train"].items() if k not in TRAIN_RUNTIME_KEYS}
-    return {"model": config["model"], "train": train}
+    """The model and train sections that decide what a model learns (model/train-config.yaml), keys sorted:
+    reordering keys in the config file changes nothing."""
+    train = {k: v for k, v in sorted(config["train"].items()) if k not in TRAIN_RUNTIME_KEYS}
+    return {"model": dict(sorted(config["model"].items())), "train": train}
 
 
 def train_runtime_sections():
     """The train settings of TRAIN_RUNTIME_KEYS (model/train-runtime.yaml)."""
-    return {"train": {k: v for k, v in config["train"].items() if k in TRAIN_RUNTIME_KEYS}}
+    return {"train": {k: v for k, v in sorted(config["train"].items()) if k in TRAIN_RUNTIME_KEYS}}
 
 
 def tagged_input(wildcards):

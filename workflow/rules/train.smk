@@ -57,7 +57,7 @@ rule train:
         val=RESULTS / "coco/val.json",
         settings=RESULTS / "model/train-config.yaml",
         runtime=ancient(RESULTS / "model/train-runtime.yaml"),  # edits never retrain (see common.smk)
-        weights=lambda wildcards: pretrained_weights() or [],
+        weights=weights_input,
     output:
         model=RESULTS / "model/model.pt",
         metrics=report(RESULTS / "model/metrics.json", category="Model", caption="../report/metrics.rst"),
