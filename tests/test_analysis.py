@@ -142,6 +142,16 @@ def test_window_percentage_never_above_one(tmp_path: Path) -> None:
     assert list(t["window_count"]) == [3]
 
 
+def test_photo_with_hundreds_of_buildings(tmp_path: Path) -> None:
+    """300 kept buildings (a weak model analysed at threshold 0): pycocotools' area() of a list of 256 or more
+    fails under NumPy 2, so areas are taken in chunks."""
+    cells = [rect(r, r, c, c) | rect(r, r, c + 1, c + 1) for r in range(H) for c in range(0, W - 1, 4)][:300]
+    path = write_pred(tmp_path, "many.jpg", [("building", 0.9, m) for m in cells] + [("window", 0.9, cells[0])])
+    t = analysis.analyze_predictions(predictions.read(path), path, threshold=0.0).table
+    assert len(t) == 300 and (t["pixel_area"] == 2).all()
+    assert t["window_percentage"].tolist() == [1.0] + [0.0] * 299
+
+
 def test_tagged_points_front_building_join_and_borders(scene: Path, tmp_path: Path) -> None:
     pts = [
         analysis.TaggedPoint("id_a", 5, 20, 0),  # pixel (20, 5): A only

@@ -97,7 +97,7 @@ def select_instances(
     b = table[table["category_id"] == building_id].reset_index(drop=True)
     win = table[table["category_id"] == window_id].reset_index(drop=True)
     b_rles = [masks.rle(c, h, w) for c in b["mask_rle"]]
-    areas = mask_utils.area(b_rles) if b_rles else np.zeros(0)
+    areas = masks.areas(b_rles)
     if (areas == 0).any():
         for i in np.flatnonzero(areas == 0):
             warnings.warn(f"{source}: building instance {int(b['instance'][i])} has an empty mask, skipped")
@@ -207,7 +207,7 @@ def building_table(pred: Predictions, instances: Instances, tags: dict[int, list
     n = len(b)
     if n == 0:
         return tables.empty()
-    pixel_area = np.asarray(mask_utils.area(instances.building_rles), dtype=np.int64).reshape(n)
+    pixel_area = masks.areas(instances.building_rles)
     inside, counts = window_overlap(instances.building_rles, instances.window_rles)
     pts = [tags.get(i, []) for i in range(n)]
     df = pd.DataFrame(

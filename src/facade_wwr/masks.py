@@ -67,6 +67,15 @@ def area(r: dict) -> int:
     return int(mask_utils.area(r))
 
 
+def areas(rles: Sequence[dict]) -> np.ndarray:
+    """Pixel counts of RLE objects (int64). pycocotools' ``area`` of a list fails on 256 or more RLEs under
+    NumPy 2 (``OverflowError``), so the list is handed over in chunks."""
+    out = np.zeros(len(rles), dtype=np.int64)
+    for start in range(0, len(rles), 255):
+        out[start : start + 255] = mask_utils.area(list(rles[start : start + 255]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- crops
 
 
