@@ -237,3 +237,21 @@ def test_large_jpeg_decoded_at_reduced_scale(tmp_path: Path) -> None:
     assert size == (1200, 1600) and im.size == input_size(1200, 1600, 256, 448) == (256, 341)
     reference = np.asarray(open_image(path).resize(im.size, Image.Resampling.BILINEAR), dtype=np.int16)
     assert np.abs(np.asarray(im, dtype=np.int16) - reference)[..., :2].mean() < 2.0
+
+
+def test_sixteen_bit_grayscale_and_oversized_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 16-bit grayscale PNG keeps its picture (Pillow's RGB conversion alone clips it white); a photo over
+    Pillow's decompression-bomb limit is a one-line error naming it."""
+    from facade_wwr.images import open_image
+    from facade_wwr.inference import load_for_model
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
+    path = tmp_path / "gray16.png"
+    Image.fromarray(ramp).save(path)
+    expected = np.rint(ramp / 257.0).astype(np.int16)
+    for im in (open_image(path), load_for_model(path, 32, 64)[0]):
+        pixels = np.asarray(im, dtype=np.int16)
+        assert pixels.shape == (32, 64, 3) and np.abs(pixels[..., 0] - expected).max() <= 1
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(UserError, match=r"gray16.png: image too large to open \(Image size \(2048 pixels\)"):
+        load_for_model(path, 32, 64)

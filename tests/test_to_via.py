@@ -308,6 +308,7 @@ def test_folders_of_prediction_files(tmp_path: Path, capsys: pytest.CaptureFixtu
     for shard, name in (("s0", "a.jpg"), ("s1", "b.jpg")):
         pred_file(tmp_path / shard, name, [m], ["building"])
     (tmp_path / "s2").mkdir()
+    (tmp_path / "s1" / ".b.k2j3h4.tmp.parquet").write_bytes(b"left by a killed write")
     out = tmp_path / "via.json"
     assert to_via(*(str(tmp_path / s) for s in ("s0", "s1", "s2")), "--out", str(out)) == 0
     assert "s2: no prediction files in this folder" in capsys.readouterr().err

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facade_wwr.errors import UserError
+from facade_wwr.errors import UserError, first_line
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -31,12 +32,22 @@ def open_image(path: str | os.PathLike[str]) -> Image.Image:
     try:
         with Image.open(path) as im:
             im.load()
-            im = ImageOps.exif_transpose(im)
-            return im.convert("RGB")
+            return to_rgb(ImageOps.exif_transpose(im))
     except FileNotFoundError:
         raise UserError(f"{path}: image not found") from None
+    except Image.DecompressionBombError as e:
+        raise UserError(f"{path}: image too large to open ({first_line(e)})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise UserError(f"{path}: unreadable or corrupt image ({e})") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """The image as 8-bit RGB. 16-bit grayscale (PNG, TIFF) is scaled down to 8 bits first: Pillow's own
+    conversion clips it at 255, which turns most of such a photo white."""
+    if im.mode.startswith("I"):
+        levels = np.asarray(im, dtype=np.float64) / 257.0
+        im = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8))
+    return im.convert("RGB")
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from facade_wwr import predictions
 from facade_wwr.engines import Engine, ModelSettings, RawDetections, TrainSettings, from_dict, get_engine, input_size
 from facade_wwr.errors import UserError, Warnings, first_line
 from facade_wwr.fileio import sha256
-from facade_wwr.images import open_image
+from facade_wwr.images import open_image, to_rgb
 
 MODEL_FORMAT = "facade-wwr/model/1"
 
@@ -128,7 +128,7 @@ def load_for_model(path: str | Path, min_size: int, max_size: int):
             if nw < w:
                 im.draft("RGB", (nh, nw) if orientation in _TRANSPOSED else (nw, nh))
             im.load()
-            im = ImageOps.exif_transpose(im).convert("RGB")
+            im = to_rgb(ImageOps.exif_transpose(im))
     except Exception:  # let open_image name the problem in its usual words (or read what PIL could not)
         im = open_image(path)
         w, h = im.size

@@ -125,12 +125,13 @@ def write(
 
 
 def files(arguments: list[str], warnings: Warnings) -> list[Path]:
-    """Files as given, folders expanded to their ``*.parquet`` files by name. A folder with none (a shard
-    whose photos were all unreadable) is a warning: its photos have no buildings to report."""
+    """Files as given, folders expanded to their ``*.parquet`` files by name, leaving out hidden ones (the
+    temporary file of a write that was killed). A folder with none (a shard whose photos were all
+    unreadable) is a warning: its photos have no buildings to report."""
     found: list[Path] = []
     for arg in map(Path, arguments):
         if arg.is_dir():
-            inside = sorted(arg.glob("*.parquet"))
+            inside = sorted(p for p in arg.glob("*.parquet") if not p.name.startswith("."))
             if not inside:
                 warnings.warn(f"{arg}: no prediction files in this folder")
             found.extend(inside)
