@@ -142,6 +142,15 @@ def test_window_percentage_never_above_one(tmp_path: Path) -> None:
     assert list(t["window_count"]) == [3]
 
 
+def test_another_class_order_is_refused(tmp_path: Path) -> None:
+    """A file converted with --classes building,window would have its buildings analysed as windows."""
+    path = write_pred(tmp_path, "a.jpg", [("building", 0.9, rect(0, 9, 0, 9)), ("window", 0.9, rect(1, 2, 1, 2))])
+    pred = predictions.read(path)
+    pred.table["category"] = pred.table["category"].map({"building": "window", "window": "building"})
+    with pytest.raises(UserError, match="a.parquet: class 'window' has category id 1, analysis needs window 0"):
+        analysis.analyze_predictions(pred, path)
+
+
 def test_photo_with_hundreds_of_buildings(tmp_path: Path) -> None:
     """300 kept buildings (a weak model analysed at threshold 0): pycocotools' area() of a list of 256 or more
     fails under NumPy 2, so areas are taken in chunks."""

@@ -80,6 +80,18 @@ def kept(table: pd.DataFrame, threshold: float) -> np.ndarray:
     return table["score"].to_numpy(dtype=np.float32) >= np.float32(threshold)
 
 
+def check_category_ids(table: pd.DataFrame, source: str | Path, building_id: int, window_id: int) -> None:
+    """Analysis goes by category id, so that renamed classes work; a file that calls another id ``window`` or
+    ``building`` was made with another class order, and analysing it would swap buildings and windows."""
+    for name, expected in (("window", window_id), ("building", building_id)):
+        ids = set(table.loc[table["category"] == name, "category_id"].tolist()) - {expected}
+        if ids:
+            raise UserError(
+                f"{source}: class '{name}' has category id {min(ids)}, analysis needs window {window_id} and "
+                f"building {building_id}: convert the annotations with the classes in the order window,building"
+            )
+
+
 def select_instances(
     pred: Predictions,
     threshold: float,
@@ -92,6 +104,7 @@ def select_instances(
 
     Rows stay in the file's score order, so the building at position k gets the ID ``b_k``.
     """
+    check_category_ids(pred.table, source, building_id, window_id)
     table = pred.table[kept(pred.table, threshold)]
     h, w = pred.height, pred.width
     b = table[table["category_id"] == building_id].reset_index(drop=True)

@@ -15,6 +15,11 @@ from facade_wwr.via import image_names
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# Analysis reads category ids: window 0, building 1 (the prediction-file contract), whatever the names.
+for name, index in (("window", 0), ("building", 1)):
+    if name in config["data"]["classes"] and config["data"]["classes"].index(name) != index:
+        raise WorkflowError(f"data.classes: {name!r} must be class {index + 1} (window first, building second)")
+
 # Rules call the `facade-wwr` command: the one on PATH, else the one next to the Python running Snakemake,
 # so that `.venv/bin/snakemake --cores all` works without activating the venv first.
 shell.prefix(f'set -euo pipefail; export PATH="$PATH:{Path(sys.executable).parent}"; ')
