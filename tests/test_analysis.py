@@ -262,6 +262,24 @@ def test_cli_errors_are_one_line(tmp_path: Path, scene: Path, capsys) -> None:
     assert not out.exists() and not list(tmp_path.glob(".t.*"))
 
 
+def test_malformed_prediction_files_are_named(tmp_path: Path, capsys) -> None:
+    """Files not written by predict: pycocotools would loop forever on an RLE of another size, or crash."""
+    square = rect(0, 9, 0, 9, h=40, w=40)
+    cases = {
+        "size": (write_pred(tmp_path, "size.jpg", [("building", 0.9, square)]), "instance 0: RLE does not describe"),
+        "zero": (write_pred(tmp_path, "zero.jpg", [], w=0), "image_width '0' is not a positive whole number"),
+    }
+    garbage = write_pred(tmp_path, "garbage.jpg", [("window", 0.9, rect(0, 1, 0, 1))])
+    pred = predictions.read(garbage)
+    pred.table.loc[0, "mask_rle"] = "abc"
+    predictions.write(garbage, pred.table, pred.image, pred.width, pred.height, pred.engine, pred.model)
+    cases["garbage"] = (garbage, "garbage.parquet: instance 0: truncated RLE string")
+    for path, message in cases.values():
+        assert main(["analyze", str(path), "--out", str(tmp_path / "t.parquet")]) == 1
+        err = capsys.readouterr().err
+        assert message in err and str(path) in err and len(err.strip().splitlines()) == 1
+
+
 def test_overlays_need_the_photo_at_the_predicted_size(tmp_path: Path, scene: Path, capsys) -> None:
     from PIL import Image
 

@@ -109,6 +109,12 @@ def select_instances(
     h, w = pred.height, pred.width
     b = table[table["category_id"] == building_id].reset_index(drop=True)
     win = table[table["category_id"] == window_id].reset_index(drop=True)
+    for part in (b, win):
+        for instance, counts in zip(part["instance"], part["mask_rle"]):
+            try:
+                masks.checked_runs(counts, h, w)
+            except ValueError as e:
+                raise UserError(f"{source}: instance {int(instance)}: {e}") from None
     b_rles = [masks.rle(c, h, w) for c in b["mask_rle"]]
     areas = masks.areas(b_rles)
     if (areas == 0).any():

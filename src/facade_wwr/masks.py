@@ -109,6 +109,20 @@ def runs(counts: str | bytes) -> np.ndarray:
     return values
 
 
+def checked_runs(counts: str | bytes, height: int, width: int) -> np.ndarray:
+    """:func:`runs`, raising ValueError unless they describe a ``height`` x ``width`` mask (pycocotools
+    trusts its input: a mismatched RLE can make its ``merge`` loop forever)."""
+    if not isinstance(counts, (str, bytes)):
+        raise ValueError(f"RLE is {type(counts).__name__}, not a string")
+    try:
+        lengths = runs(counts)
+    except UnicodeEncodeError:
+        raise ValueError("RLE string is not ASCII") from None
+    if (lengths < 0).any() or int(lengths.sum()) != height * width:
+        raise ValueError(f"RLE does not describe a {width}x{height} mask")
+    return lengths
+
+
 @dataclass(frozen=True)
 class Crop:
     """A mask's bounding-box crop and where it sits in the photo."""
@@ -129,9 +143,7 @@ def decode_crop(counts: str | bytes, height: int, width: int) -> Crop | None:
 
     Raises ValueError when the runs do not add up to ``height * width``.
     """
-    lengths = runs(counts)
-    if (lengths < 0).any() or int(lengths.sum()) != height * width:
-        raise ValueError(f"RLE does not describe a {width}x{height} mask")
+    lengths = checked_runs(counts, height, width)
     ends = np.cumsum(lengths)
     starts = ends - lengths
     fg = (np.arange(lengths.size) % 2 == 1) & (lengths > 0)  # runs alternate background, foreground

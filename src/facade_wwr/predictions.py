@@ -153,13 +153,18 @@ def read(path: str | Path) -> Predictions:
     absent = [k for k in METADATA_KEYS if k not in meta]
     if missing or absent:
         raise UserError(f"{path}: not a facade-wwr prediction file (missing {', '.join(missing + absent)})")
+    size = {}
+    for key in ("image_width", "image_height"):
+        if not meta[key].isdigit() or int(meta[key]) == 0:
+            raise UserError(f"{path}: {key} {meta[key]!r} is not a positive whole number of pixels")
+        size[key] = int(meta[key])
     table = arrow.select(COLUMNS).to_pandas()
     image = str(table["image"].iloc[0]) if len(table) else Path(path).stem
     return Predictions(
         table=table,
         image=meta.get("image", image),
-        width=int(meta["image_width"]),
-        height=int(meta["image_height"]),
+        width=size["image_width"],
+        height=size["image_height"],
         engine=meta["engine"],
         model=meta["model"],
     )
