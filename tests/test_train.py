@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import facade_wwr
 from facade_wwr import masks, training
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError, Warnings
@@ -216,6 +217,21 @@ def test_changed_settings_start_over(data: dict, tmp_path: Path, capsys: pytest.
         training.train(
             data["train"], None, tmp_path / "m", SMALL, dataclasses.replace(FAST, max_iter=1), warnings=strict
         )
+
+
+def test_a_new_version_starts_over(
+    data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A finished run's last.pt is resumed (at once: the same model) when train runs again, as after
+    `snakemake --forcerun train`; after an upgrade of facade-wwr, whose training code may differ, it is not."""
+    _run(data, tmp_path / "m", max_iter=1)
+    _run(data, tmp_path / "m", max_iter=1)
+    assert "resuming from" in capsys.readouterr().err
+    monkeypatch.setattr(training, "__version__", "99.0")
+    _run(data, tmp_path / "m", max_iter=1)
+    err = capsys.readouterr().err
+    assert f"last.pt: written by facade-wwr {facade_wwr.__version__}, this is 99.0; starting over" in err
+    assert "resuming from" not in err
 
 
 def test_weights_that_no_longer_fit_start_over(data: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

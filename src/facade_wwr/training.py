@@ -246,9 +246,10 @@ def checkpoint_header(
 ) -> dict[str, Any]:
     """The JSON-able metadata stored in ``model.pt`` and ``last.pt``: enough to rebuild the network, plus
     ``train_data``, the fingerprint of the training set (:meth:`CocoTrainSet.fingerprint`), so that a run
-    never resumes on other data."""
+    never resumes on other data, nor one written by another version of facade-wwr."""
     return {
         "engine": engine,
+        "facade_wwr": __version__,
         "train_data": train_data,
         "architecture": model.architecture,
         "classes": list(classes),
@@ -272,6 +273,9 @@ def resume_difference(ckpt: dict[str, Any], header: dict[str, Any]) -> str | Non
     Only logging, checkpointing, loader processes and the device may change between an interrupted run
     and its resumption; anything else would make the result differ from an uninterrupted run.
     """
+    if ckpt.get("facade_wwr") != header["facade_wwr"]:
+        was = f"facade-wwr {ckpt['facade_wwr']}" if ckpt.get("facade_wwr") else "an earlier facade-wwr"
+        return f"written by {was}, this is {header['facade_wwr']}"
     if ckpt.get("train_data") != header["train_data"]:
         return "written for other training data (the COCO file or one of its photos changed)"
     for key in ("engine", "classes"):
