@@ -145,6 +145,30 @@ def test_evaluate_exact_numbers(case: tuple[Path, Path]) -> None:
     assert w.messages == [f"{pred / 'p3.parquet'}: no prediction file for p3.jpg; its buildings count as missed"]
 
 
+def test_rle_segmentations_evaluate_as_their_polygons(case: tuple[Path, Path], tmp_path: Path) -> None:
+    """COCO files from elsewhere may hold RLE segmentations (compressed or not) instead of polygons."""
+    coco_path, pred = case
+    coco = json.loads(coco_path.read_text())
+    sizes = {im["id"]: (im["height"], im["width"]) for im in coco["images"]}
+    for i, a in enumerate(coco["annotations"]):
+        rle = masks.polygons_to_rle(a["segmentation"], *sizes[a["image_id"]])
+        if i % 2:
+            a["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+        else:  # uncompressed: run lengths as a list
+            a["segmentation"] = {"size": rle["size"], "counts": masks.runs(rle["counts"]).tolist()}
+    rle_path = tmp_path / coco_path.name
+    rle_path.write_text(json.dumps(coco))
+    quiet = Warnings(quiet=True)
+    assert (
+        evaluation.evaluate(rle_path, pred, warnings=quiet)[0]
+        == evaluation.evaluate(coco_path, pred, warnings=quiet)[0]
+    )
+    coco["annotations"][0]["segmentation"] = {"size": [1, 1]}
+    rle_path.write_text(json.dumps(coco))
+    with pytest.raises(UserError, match="unreadable segmentation"):
+        evaluation.evaluate(rle_path, pred, warnings=quiet)
+
+
 def test_cli_writes_json_and_scatter(case: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     coco, pred = case
     out, plot = tmp_path / "eval" / "metrics.json", tmp_path / "eval" / "scatter.png"

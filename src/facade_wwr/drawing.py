@@ -219,16 +219,6 @@ def sample_images(images: Sequence[dict[str, Any]], n: int, seed: int) -> list[d
     return [ordered[i] for i in sorted(random.Random(seed).sample(range(len(ordered)), n))]
 
 
-def annotation_rle(annotation: dict[str, Any], height: int, width: int) -> dict:
-    """The RLE of a COCO annotation's segmentation: polygons, or an RLE (compressed or not)."""
-    seg = annotation["segmentation"]
-    if isinstance(seg, list):
-        return masks.polygons_to_rle(seg, height, width)
-    if isinstance(seg, dict) and isinstance(seg.get("counts"), list):
-        return mask_utils.frPyObjects(seg, height, width)
-    return masks.rle(seg["counts"], height, width)
-
-
 def preview_image(coco_path: str | Path, coco: dict[str, Any], image: dict[str, Any]) -> Image.Image:
     """One COCO image with its annotations drawn (class families, class names, legend)."""
     from facade_wwr.coco import class_names, image_path
@@ -244,7 +234,7 @@ def preview_image(coco_path: str | Path, coco: dict[str, Any], image: dict[str, 
     names = class_names(coco)
     index = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
     try:
-        rles = [annotation_rle(a, h, w) for a in anns]
+        rles = [masks.annotation_rle(a, h, w) for a in anns]
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"{coco_path}: image {image['file_name']}: unreadable segmentation ({e})") from None
     return draw_instances(photo, rles, [index.get(a["category_id"], -1) for a in anns], names)

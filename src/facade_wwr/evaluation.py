@@ -186,7 +186,10 @@ def evaluate(
     per_photo: list[dict[str, Any]] = []
     quiet = Warnings(quiet=True)
     for image in coco["images"]:
-        gt_table = predictions.from_coco(coco, image["id"])
+        try:
+            gt_table = predictions.from_coco(coco, image["id"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserError(f"{coco_path}: image {image['file_name']}: unreadable segmentation ({e})") from None
         gt_pred = Predictions(
             gt_table, image["file_name"], int(image["width"]), int(image["height"]), "ground-truth", "ground-truth"
         )

@@ -63,6 +63,16 @@ def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int
     return mask_utils.merge(parts)
 
 
+def annotation_rle(annotation: dict, height: int, width: int) -> dict:
+    """The RLE of a COCO annotation's segmentation: polygons, or an RLE (compressed or not)."""
+    seg = annotation["segmentation"]
+    if isinstance(seg, list):
+        return polygons_to_rle(seg, height, width)
+    if isinstance(seg, dict) and isinstance(seg.get("counts"), list):
+        return mask_utils.frPyObjects(seg, height, width)
+    return rle(seg["counts"], height, width)
+
+
 def area(r: dict) -> int:
     return int(mask_utils.area(r))
 

@@ -206,7 +206,7 @@ def from_coco(coco: dict, image_id: int, engine: str = "ground-truth", score: fl
     h, w = int(image["height"]), int(image["width"])
     names = {c["id"]: c["name"] for c in coco["categories"]}
     anns = [a for a in coco["annotations"] if a["image_id"] == image_id]
-    rles = [masks.polygons_to_rle(a["segmentation"], h, w) for a in anns]
+    rles = [masks.annotation_rle(a, h, w) for a in anns]
     boxes = np.array(
         [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
         dtype=np.float32,
