@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
+from facade_wwr import masks
 from facade_wwr.cli import main
 
 W, H = 64, 48
@@ -188,6 +189,22 @@ def test_points_outside_are_clipped_with_a_warning(tmp_path: Path, capsys: pytes
     ann = json.loads(out.read_text())["annotations"][0]
     assert ann["bbox"] == [0.0, 0.0, 64.0, 30.5]
     assert ann["area"] == 64 * 31  # rows 0..30: the clipped edge y=0 takes the first row in full
+
+
+def test_clipping_cuts_edges_at_the_border(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A vertex far outside keeps its edges' slopes inside: the mask is the polygon's part inside the photo
+    (clamping the vertex to the border instead lost a quarter of this building)."""
+    photo(tmp_path, "a.jpg")
+    xs, ys = [10, 150, 10], [4, 24, 44]
+    via = via_export(tmp_path, {"a.jpg": [poly(xs, ys, "building")]})
+    rc, out = convert(tmp_path, via)
+    assert rc == 0 and "clipped to its border" in capsys.readouterr().err
+    ann = json.loads(out.read_text())["annotations"][0]
+    unclipped = masks.polygons_to_rle([[v + 0.5 for xy in zip(xs, ys) for v in xy]], 48, 64)
+    assert abs(ann["area"] - masks.area(unclipped)) <= 4
+    assert ann["area"] > 1600  # the trapezoid inside is 1,731 px², the clamped triangle 1,070 px²
+    assert ann["bbox"] == [10.5, 4.5, 53.5, 40.0]
+    assert ann["segmentation"][0][2:8] == [64.0, 12.14, 64.0, 36.86, 10.5, 44.5]
 
 
 def test_polygon_entirely_outside_is_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,13 +37,37 @@ class Source:
 
 
 def _clip_polygon(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> tuple[list[float], bool]:
-    """Shift VIA vertices to pixel centres, clip them to the image; return the flat list and whether clipped."""
-    # VIA puts a click on the photo's right or bottom edge at x = W or y = H: inside, not worth a warning.
+    """Shift VIA vertices to pixel centres and cut the polygon at the image border; return the flat list
+    (empty when nothing is left) and whether any vertex lay outside."""
+    # VIA puts a click on the photo's right or bottom edge at x = W or y = H: inside, not worth a warning,
+    # and clamping its half-pixel shift back to the border is all it needs.
     outside = bool((xs < 0).any() or (ys < 0).any() or (xs > width).any() or (ys > height).any())
-    px = np.clip(xs + 0.5, 0.0, float(width))
-    py = np.clip(ys + 0.5, 0.0, float(height))
-    flat = np.round(np.stack([px, py], axis=1).ravel(), 2).tolist()
-    return flat, outside
+    points = np.stack([xs + 0.5, ys + 0.5], axis=1)
+    if outside:
+        points = _clip_to_rectangle(points, float(width), float(height))
+    else:
+        points = np.clip(points, 0.0, [float(width), float(height)])
+    return np.round(points.ravel(), 2).tolist(), outside
+
+
+def _clip_to_rectangle(points: np.ndarray, width: float, height: float) -> np.ndarray:
+    """The polygon's part inside [0, width] x [0, height] (Sutherland-Hodgman, one border at a time).
+    Clamping each vertex instead would move whole edges: a vertex far outside drags its neighbours' edges
+    along the border and cuts off part of the building that lies inside."""
+    for axis, bound, keep in ((0, 0.0, 1), (0, width, -1), (1, 0.0, 1), (1, height, -1)):
+        if len(points) == 0:
+            break
+        inside = keep * (points[:, axis] - bound) >= 0
+        kept = []
+        for i in range(len(points)):
+            prev, cur = points[i - 1], points[i]
+            if inside[i] != inside[i - 1]:  # the edge crosses the border: keep the crossing
+                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
+                kept.append(prev + t * (cur - prev))
+            if inside[i]:
+                kept.append(cur)
+        points = np.array(kept).reshape(-1, 2)
+    return points
 
 
 def build_coco(
@@ -98,8 +122,7 @@ def build_coco(
             for poly in entry.polygons:
                 flat, outside = _clip_polygon(poly.xs, poly.ys, width, height)
                 where = f"{source.via}: image {entry.filename} region {poly.region}"
-                rle = masks.polygons_to_rle([flat], height, width)
-                area = masks.area(rle)
+                area = masks.area(masks.polygons_to_rle([flat], height, width)) if len(flat) >= 6 else 0
                 if area == 0:
                     skipped.append(SkippedRegion(source.via, entry.filename, poly.region, "polygon covers no pixel"))
                     warnings.warn(f"{where}: polygon covers no pixel of the image, skipped")
