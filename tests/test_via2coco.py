@@ -153,6 +153,8 @@ def test_messy_regions_are_skipped_with_warnings(tmp_path: Path, capsys: pytest.
         poly([1, 5, 9], [1, 5, 9], {"window": True}),  # 4: collinear, zero area
         poly([1, 5, 5], [1, 1, 5], {"window": False}),  # 5: checkbox present but unticked
         poly([1, 5, 5], [1, 1, 5], "door"),  # 6: unknown class
+        poly([10, 20, 20, 10], [10, 20, 10, 20], "building"),  # 7: a bow tie (shoelace area 0) is kept
+        {"shape_attributes": {"name": "point", "cx": 3, "cy": 3}, "region_attributes": {"tagged_id": {"x": True}}},
     ]
     via = via_export(tmp_path, {"a.jpg": regions})
     rc, out = convert(tmp_path, via)
@@ -167,7 +169,10 @@ def test_messy_regions_are_skipped_with_warnings(tmp_path: Path, capsys: pytest.
     assert "fewer than 3 distinct points" in reasons[3]
     assert "zero area" in reasons[4]
     assert "unknown class 'door'" in reasons[6]
-    assert len(json.loads(out.read_text())["annotations"]) == 1
+    assert reasons[8] == "'tagged_id' is not a text attribute"
+    coco = json.loads(out.read_text())
+    assert [a["via_region"] for a in coco["annotations"]] == [0, 7] and coco["annotations"][1]["area"] > 40
+    assert coco["tagged_points"] == []
 
 
 def test_strict_turns_a_warning_into_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

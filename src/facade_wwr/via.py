@@ -167,11 +167,11 @@ def shape_to_polygon(shape: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def polygon_problem(xs: np.ndarray, ys: np.ndarray) -> str | None:
-    """Why a polygon cannot be an annotation (fewer than 3 distinct points, zero area), or None."""
+    """Why a polygon cannot be an annotation (fewer than 3 distinct points, all on one line), or None.
+    (A self-crossing polygon's shoelace area may be 0, a bow tie's, while it covers pixels: not a reason.)"""
     if len({(float(x), float(y)) for x, y in zip(xs, ys)}) < 3:
         return "degenerate polygon (fewer than 3 distinct points)"
-    area = 0.5 * abs(float(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))))
-    if area == 0.0:
+    if np.linalg.matrix_rank(np.stack([xs - xs[0], ys - ys[0]]).astype(np.float64)) < 2:
         return "degenerate polygon (zero area)"
     return None
 
@@ -223,6 +223,9 @@ def read_via(
             kind = shape.get("name")
             if kind == "point":
                 tagged = attributes.get(tagged_attribute)
+                if isinstance(tagged, (dict, list, bool)):  # a checkbox or list attribute: no ID to read
+                    skip(name, index, f"{tagged_attribute!r} is not a text attribute", "point")
+                    continue
                 tagged = str(tagged).strip() if tagged is not None else ""
                 try:
                     x, y = _numbers(shape, "cx", "cy")
