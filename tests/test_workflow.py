@@ -162,6 +162,22 @@ def test_runtime_settings_annotated_photos_and_an_unreadable_shard(complete_run:
     assert len(list(shard.glob("*.parquet"))) == len(photos)
 
 
+@pytest.mark.slow
+def test_a_broken_via_file_is_not_passed_over(complete_run: Path) -> None:
+    """A VIA file edited into invalid JSON makes via2coco run (and fail with its one-line error); an error
+    raised while Snakemake lists a rule's inputs made it keep the old COCO file and say nothing."""
+    via = complete_run / "results" / "demo" / "val" / "via_region_data.json"
+    saved, times = via.read_bytes(), via.stat()
+    try:
+        via.write_text('{"broken": ')
+        ran = jobs_run(snakemake(complete_run, "-n"))
+        assert ran.get("via2coco") == 1, ran
+    finally:
+        via.write_bytes(saved)
+        os.utime(via, ns=(times.st_atime_ns, times.st_mtime_ns))
+    assert jobs_run(snakemake(complete_run, "-n")) == {}
+
+
 SHIM = """#!{python}
 # Test shim for facade-wwr: fails (or dies half-way) for one shard, runs the real command otherwise.
 import os, sys
