@@ -11,7 +11,6 @@ from that box alone (the full-size mask is never made).
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from collections import deque
@@ -27,7 +26,16 @@ import torch.nn.functional as F
 
 from facade_wwr import masks as rle_masks
 from facade_wwr import predictions
-from facade_wwr.engines import Engine, ModelSettings, RawDetections, TrainSettings, from_dict, get_engine, input_size
+from facade_wwr.engines import (
+    Engine,
+    ModelSettings,
+    RawDetections,
+    TrainSettings,
+    from_dict,
+    get_engine,
+    input_size,
+    is_device_name,
+)
 from facade_wwr.errors import UserError, Warnings, first_line
 from facade_wwr.fileio import sha256
 from facade_wwr.images import open_image, to_rgb
@@ -63,10 +71,10 @@ class Instances:
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: the first CUDA device when there is one, else the CPU; or ``cpu``, ``cuda``, ``cuda:N``."""
+    if not is_device_name(name):
+        raise UserError(f"device {name!r} is not auto, cpu, cuda or cuda:N")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise UserError(f"device {name!r} is not auto, cpu, cuda or cuda:N")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name}: CUDA is not available on this machine (use auto or cpu)")
     device = torch.device(name)

@@ -12,6 +12,7 @@ The defaults below are the one place where default settings live; ``config/confi
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,8 +279,13 @@ def validate(model: ModelSettings, train: TrainSettings) -> None:
         raise UserError(f"setting train.optimizer: {train.optimizer!r} is not sgd or adamw")
     if train.lr_schedule not in ("cosine", "constant"):
         raise UserError(f"setting train.lr_schedule: {train.lr_schedule!r} is not cosine or constant")
-    if not (train.device in ("auto", "cpu", "cuda") or train.device.startswith("cuda:")):
+    if not is_device_name(train.device):
         raise UserError(f"setting train.device: {train.device!r} is not auto, cpu, cuda or cuda:N")
+
+
+def is_device_name(name: str) -> bool:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``: the devices training and prediction accept."""
+    return re.fullmatch(r"auto|cpu|cuda(:\d+)?", name) is not None
 
 
 def parse_assignment(text: str) -> tuple[str, str, Any]:
@@ -361,6 +367,7 @@ __all__ = [
     "from_dict",
     "get_engine",
     "input_size",
+    "is_device_name",
     "load_settings",
     "parse_assignment",
     "validate",
