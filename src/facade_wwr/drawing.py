@@ -233,10 +233,7 @@ def preview_image(coco_path: str | Path, coco: dict[str, Any], image: dict[str, 
     anns = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
     names = class_names(coco)
     index = {c["id"]: i for i, c in enumerate(sorted(coco["categories"], key=lambda c: c["id"]))}
-    try:
-        rles = [masks.annotation_rle(a, h, w) for a in anns]
-    except (KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{coco_path}: image {image['file_name']}: unreadable segmentation ({e})") from None
+    rles = masks.annotation_rles(anns, h, w, f"{coco_path}: image {image['file_name']}")
     return draw_instances(photo, rles, [index.get(a["category_id"], -1) for a in anns], names)
 
 

@@ -186,10 +186,7 @@ def evaluate(
     per_photo: list[dict[str, Any]] = []
     quiet = Warnings(quiet=True)
     for image in coco["images"]:
-        try:
-            gt_table = predictions.from_coco(coco, image["id"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{coco_path}: image {image['file_name']}: unreadable segmentation ({e})") from None
+        gt_table = predictions.from_coco(coco, image["id"], source=str(coco_path))
         gt_pred = Predictions(
             gt_table, image["file_name"], int(image["width"]), int(image["height"]), "ground-truth", "ground-truth"
         )

@@ -63,9 +63,18 @@ def polygons_to_rle(polygons: Sequence[Sequence[float]], height: int, width: int
     return mask_utils.merge(parts)
 
 
-def annotation_rle(annotation: dict, height: int, width: int) -> dict:
-    """The RLE of a COCO annotation's segmentation: polygons, or an RLE (compressed or not)."""
-    seg = annotation["segmentation"]
+def annotation_rles(annotations: Sequence[dict], height: int, width: int, where: str) -> list[dict]:
+    """The RLEs of COCO annotations' segmentations: polygons, or RLEs (compressed or not). One that cannot be
+    read is a UserError ``<where>: unreadable segmentation (...)``."""
+    from facade_wwr.errors import UserError
+
+    try:
+        return [_annotation_rle(a["segmentation"], height, width) for a in annotations]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{where}: unreadable segmentation ({e})") from None
+
+
+def _annotation_rle(seg: list | dict, height: int, width: int) -> dict:
     if isinstance(seg, list):
         return polygons_to_rle(seg, height, width)
     if isinstance(seg, dict) and isinstance(seg.get("counts"), list):

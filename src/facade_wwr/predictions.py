@@ -194,8 +194,9 @@ def read_dense(path: str | Path) -> np.ndarray:
         return np.unpackbits(z["masks"], axis=-1, count=width).astype(bool).reshape(-1, height, width)
 
 
-def from_coco(coco: dict, image_id: int, engine: str = "ground-truth", score: float = 1.0) -> pd.DataFrame:
-    """A prediction table made from a COCO image's annotations (score ``score`` for all).
+def from_coco(coco: dict, image_id: int, score: float = 1.0, source: str = "COCO file") -> pd.DataFrame:
+    """A prediction table made from a COCO image's annotations (score ``score`` for all); ``source`` names the
+    COCO file in errors.
 
     Used to test analysis and evaluation on ground truth, and as their control. Rows keep the
     annotation order (stable sort on equal scores).
@@ -206,7 +207,7 @@ def from_coco(coco: dict, image_id: int, engine: str = "ground-truth", score: fl
     h, w = int(image["height"]), int(image["width"])
     names = {c["id"]: c["name"] for c in coco["categories"]}
     anns = [a for a in coco["annotations"] if a["image_id"] == image_id]
-    rles = [masks.annotation_rle(a, h, w) for a in anns]
+    rles = masks.annotation_rles(anns, h, w, f"{source}: image {image['file_name']}")
     boxes = np.array(
         [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns],
         dtype=np.float32,
@@ -218,5 +219,5 @@ def from_coco(coco: dict, image_id: int, engine: str = "ground-truth", score: fl
         [score] * len(anns),
         boxes,
         [r["counts"].decode("ascii") for r in rles],
-        [masks.area(r) for r in rles],
+        masks.areas(rles).tolist(),
     )
