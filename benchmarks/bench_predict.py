@@ -47,8 +47,10 @@ def make_photos(folder: Path, count: int, width: int, height: int) -> list[Path]
 def make_model(folder: Path, engine_name: str, architecture: str) -> Path:
     import torch
 
-    from facade_wwr.engines import ModelSettings, TrainSettings, get_engine
-    from facade_wwr.training import checkpoint_header, prepare_settings, save_model
+    from facade_wwr.checkpoints import header, save_model
+    from facade_wwr.engines import get_engine
+    from facade_wwr.settings import ModelSettings, TrainSettings
+    from facade_wwr.training import prepare_settings
 
     engine = get_engine(engine_name)
     model = prepare_settings(engine, ModelSettings(engine=engine_name, architecture=architecture, weights="none"))
@@ -57,7 +59,7 @@ def make_model(folder: Path, engine_name: str, architecture: str) -> Path:
     module = engine.build(model, TrainSettings(), classes)
     path = folder / "model" / "model.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_model(path, checkpoint_header(engine.name, model, TrainSettings(), classes), module, 0)
+    save_model(path, header(engine.name, model, TrainSettings(), classes), module, 0)
     return path
 
 
@@ -100,7 +102,8 @@ def run_loop(args: argparse.Namespace, photos: list[Path], out: Path) -> dict:
     from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
     from facade_wwr import masks, predictions
-    from facade_wwr.inference import amp_active, autocast, load_predictor
+    from facade_wwr.device import amp_active, autocast
+    from facade_wwr.inference import load_predictor
 
     predictor = load_predictor(args.model, args.device, args.min_score, args.max_detections, amp=args.amp)
     one = _detectron2_one if predictor.engine.name == "detectron2" else _torchvision_one

@@ -73,7 +73,7 @@ def make_data(folder: Path, size: int, real: bool) -> None:
 def worker(args: argparse.Namespace) -> dict:
     import torch
 
-    from facade_wwr.engines import load_settings
+    from facade_wwr.settings import load_settings
     from facade_wwr.training import train
 
     folder = Path(args.data)

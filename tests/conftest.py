@@ -21,16 +21,6 @@ def real_data() -> Path:
 @pytest.fixture(scope="session")
 def real_coco(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """COCO files of the real train and val sets: {"train": path, "val": path}."""
-    from facade_wwr.coco import Source, via_to_coco
-    from facade_wwr.errors import Warnings
+    from tests.helpers import coco_splits
 
-    out = tmp_path_factory.mktemp("real_coco")
-    paths = {}
-    for split in ("train", "val"):
-        paths[split] = out / f"{split}.json"
-        via_to_coco(
-            [Source(str(real_data / split / "via_region_data.json"), str(real_data / split))],
-            paths[split],
-            warnings=Warnings(quiet=True),
-        )
-    return paths
+    return coco_splits(real_data, tmp_path_factory.mktemp("real_coco"))

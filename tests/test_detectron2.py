@@ -20,9 +20,10 @@ pytest.importorskip("detectron2", reason="detectron2 is not installed (see the R
 
 from facade_wwr import inference, predictions  # noqa: E402
 from facade_wwr.cli import main  # noqa: E402
-from facade_wwr.engines import ModelSettings, get_engine  # noqa: E402
+from facade_wwr.engines import get_engine  # noqa: E402
 from facade_wwr.errors import UserError  # noqa: E402
-from tests.test_engine_fixtures import FAST, make_data  # noqa: E402
+from facade_wwr.settings import ModelSettings  # noqa: E402
+from tests.helpers import FAST, make_data  # noqa: E402
 
 pytestmark = pytest.mark.detectron2
 

@@ -11,18 +11,13 @@ import torch
 
 from facade_wwr import masks
 from facade_wwr.coco import load_coco
-from facade_wwr.engines import (
-    ModelSettings,
-    TrainSettings,
-    get_engine,
-    input_size,
-    load_settings,
-    parse_assignment,
-)
+from facade_wwr.engines import get_engine
 from facade_wwr.errors import UserError
+from facade_wwr.images import input_size
 from facade_wwr.inference import paste_mask
+from facade_wwr.settings import ModelSettings, TrainSettings, load_settings, parse_assignment
 from facade_wwr.training import CocoTrainSet, IterationSampler, lr_at
-from tests.test_engine_fixtures import FAST, SMALL, make_data, with_classes
+from tests.helpers import FAST, SMALL, make_data, with_classes
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +95,14 @@ def test_bad_assignment() -> None:
 def test_missing_config() -> None:
     with pytest.raises(UserError, match="nope.yaml: config file not found"):
         load_settings("nope.yaml")
+
+
+def test_make_data(tmp_path: Path) -> None:
+    paths = make_data(tmp_path)
+    train = load_coco(paths["train"])
+    assert [c["name"] for c in train["categories"]] == ["window", "building"]
+    assert len(train["images"]) == 4 and train["annotations"]
+    assert len(paths["photos"]) == 2
 
 
 # ---------------------------------------------------------------------------------------------- engines

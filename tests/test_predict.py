@@ -13,11 +13,12 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from facade_wwr import predictions
+from facade_wwr.checkpoints import file_id
 from facade_wwr.cli import main
 from facade_wwr.engines import RawDetections
 from facade_wwr.errors import UserError, Warnings
-from facade_wwr.inference import encode_instances, file_id, load_predictor, predict_photos
-from tests.test_engine_fixtures import make_data, untrained_model
+from facade_wwr.inference import encode_instances, load_predictor, predict_photos
+from tests.helpers import make_data, untrained_model
 
 CAP = ["--max-detections", "20"]  # an untrained network finds hundreds of instances; 20 keep tests quick
 
@@ -223,9 +224,7 @@ def test_photos_of_a_coco_file(setup: dict, tmp_path: Path) -> None:
 
 def test_large_jpeg_decoded_at_reduced_scale(tmp_path: Path) -> None:
     """libjpeg's reduced-scale decoding gives the input size, the displayed photo size and the same picture."""
-    from facade_wwr.engines import input_size
-    from facade_wwr.images import open_image
-    from facade_wwr.inference import load_for_model
+    from facade_wwr.images import input_size, load_for_model, open_image
 
     y, x = np.mgrid[0:1200, 0:1600]
     rgb = np.dstack([x * 255 // 1600, y * 255 // 1200, (x + y) % 256]).astype(np.uint8)
@@ -242,8 +241,7 @@ def test_large_jpeg_decoded_at_reduced_scale(tmp_path: Path) -> None:
 def test_sixteen_bit_grayscale_and_oversized_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 16-bit grayscale PNG keeps its picture (Pillow's RGB conversion alone clips it white); a photo over
     Pillow's decompression-bomb limit is a one-line error naming it."""
-    from facade_wwr.images import open_image
-    from facade_wwr.inference import load_for_model
+    from facade_wwr.images import load_for_model, open_image
 
     ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
     path = tmp_path / "gray16.png"

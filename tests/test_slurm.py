@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.helpers import copy_workflow, snakemake, tiny_config
 from tests.slurm_cluster import slurm_cluster, unavailable_reason
-from tests.test_workflow import tiny_config
-from tests.workflow_utils import copy_workflow, snakemake
 
 
 def squeue_jobs(env: dict[str, str]) -> list[dict[str, str]]:

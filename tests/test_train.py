@@ -13,11 +13,11 @@ import torch
 from PIL import Image
 
 import facade_wwr
-from facade_wwr import masks, training
+from facade_wwr import checkpoints, device, masks, training
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError, Warnings
-from facade_wwr.inference import load_for_model
-from tests.test_engine_fixtures import FAST, SMALL, make_data, with_classes
+from facade_wwr.images import load_for_model
+from tests.helpers import FAST, SMALL, make_data, with_classes
 
 CONFIG = """\
 photos: ignored/by/train
@@ -168,7 +168,7 @@ def test_metrics_json_is_coco_evaluation(trained: Path) -> None:
         assert set(m[kind]["per_class"]) == {"window", "building"}
     assert [h["iteration"] for h in m["history"]] == [1, 2]  # eval_period 1, plus the end
     assert m["history"][-1]["images"] == 2 and m["history"][-1]["max_dets"] == 50
-    ckpt_hash = training.file_id(trained / "model.pt")
+    ckpt_hash = checkpoints.file_id(trained / "model.pt")
     assert m["model"] == ckpt_hash
 
 
@@ -227,7 +227,7 @@ def test_a_new_version_starts_over(
     _run(data, tmp_path / "m", max_iter=1)
     _run(data, tmp_path / "m", max_iter=1)
     assert "resuming from" in capsys.readouterr().err
-    monkeypatch.setattr(training, "__version__", "99.0")
+    monkeypatch.setattr(checkpoints, "__version__", "99.0")
     _run(data, tmp_path / "m", max_iter=1)
     err = capsys.readouterr().err
     assert f"last.pt: written by facade-wwr {facade_wwr.__version__}, this is 99.0; starting over" in err
@@ -358,7 +358,7 @@ def test_mixed_precision_path(
     cannot show is CUDA's own float16 kernels: the README says what ran on a GPU."""
     from facade_wwr import inference, predictions
 
-    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.bfloat16})
+    monkeypatch.setattr(device, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.bfloat16})
     real_step = training._step
 
     def interrupted(run, batch, iteration):
@@ -396,7 +396,6 @@ def test_a_run_begun_without_mixed_precision_resumes_with_it(
 ) -> None:
     """train.device may change between an interruption and its resumption: a run begun on the CPU (no loss
     scaler state) goes on where mixed precision is on, and back."""
-    from facade_wwr import inference
 
     real_step = training._step
 
@@ -407,11 +406,11 @@ def test_a_run_begun_without_mixed_precision_resumes_with_it(
 
     for first, then in (({}, {"cpu": torch.bfloat16}), ({"cpu": torch.bfloat16}, {})):
         out = tmp_path / f"m{len(first)}"
-        monkeypatch.setattr(inference, "AMP_DTYPES", first)
+        monkeypatch.setattr(device, "AMP_DTYPES", first)
         monkeypatch.setattr(training, "_step", interrupted)
         with pytest.raises(KeyboardInterrupt):
             _run(data, out, max_iter=2, checkpoint_period=1)
-        monkeypatch.setattr(inference, "AMP_DTYPES", then)
+        monkeypatch.setattr(device, "AMP_DTYPES", then)
         monkeypatch.setattr(training, "_step", real_step)
         _run(data, out, max_iter=2)
         assert "resuming from" in capsys.readouterr().err
@@ -425,11 +424,11 @@ def test_cuda_generator_follows_the_run_to_another_card(monkeypatch: pytest.Monk
     calls = []
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: calls.append((state, device)))
     state, other = torch.arange(16, dtype=torch.uint8), torch.ones(16, dtype=torch.uint8)
-    training.restore_cuda_rng(state, torch.device("cuda:0"))
-    training.restore_cuda_rng(torch.zeros(0, dtype=torch.uint8), torch.device("cuda:0"))  # begun on the CPU
-    training.restore_cuda_rng(state, torch.device("cpu"))
-    training.restore_cuda_rng([state, other], torch.device("cuda:1"))
-    training.restore_cuda_rng([state], torch.device("cuda:1"))  # the earlier run had one card
+    device.restore_cuda_rng(state, torch.device("cuda:0"))
+    device.restore_cuda_rng(torch.zeros(0, dtype=torch.uint8), torch.device("cuda:0"))  # begun on the CPU
+    device.restore_cuda_rng(state, torch.device("cpu"))
+    device.restore_cuda_rng([state, other], torch.device("cuda:1"))
+    device.restore_cuda_rng([state], torch.device("cuda:1"))  # the earlier run had one card
     assert [(s.tolist(), d) for s, d in calls] == [
         (state.tolist(), torch.device("cuda:0")),
         (other.tolist(), torch.device("cuda:1")),

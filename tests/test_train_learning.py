@@ -18,15 +18,16 @@ import pandas as pd
 import pytest
 import torch
 
-from facade_wwr import inference
+from facade_wwr import device
 from facade_wwr.analysis import analyze_files
-from facade_wwr.coco import Source, via_to_coco
 from facade_wwr.demo import generate
-from facade_wwr.engines import ModelSettings, TrainSettings, get_engine
-from facade_wwr.errors import Warnings
+from facade_wwr.device import pick_device
+from facade_wwr.engines import get_engine
 from facade_wwr.evaluation_coco import evaluate
-from facade_wwr.inference import load_predictor, pick_device, predict_photos, predictor_from_module
+from facade_wwr.inference import load_predictor, predict_photos, predictor_from_module
+from facade_wwr.settings import ModelSettings, TrainSettings
 from facade_wwr.training import prepare_settings, train
+from tests.helpers import coco_splits
 
 pytestmark = pytest.mark.slow
 
@@ -66,14 +67,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The recipe trained once on the demo's 60 training photos; evaluated on its 20 val photos."""
     root = tmp_path_factory.mktemp("learning")
     generate(root / "demo", train=60, val=20, photos=0, seed=0)
-    coco = {}
-    for split in ("train", "val"):
-        coco[split] = root / f"{split}.json"
-        via_to_coco(
-            [Source(str(root / "demo" / split / "via_region_data.json"), str(root / "demo" / split))],
-            coco[split],
-            warnings=Warnings(quiet=True),
-        )
+    coco = coco_splits(root / "demo", root)
     doc = train(coco["train"], coco["val"], root / "model", MODEL, RECIPE)
     return {"metrics": doc, "model": root / "model", "val": coco["val"], "val_photos": root / "demo" / "val"}
 
@@ -102,7 +96,7 @@ def test_float16_gives_the_same_buildings(run: dict, tmp_path: Path, monkeypatch
     box mapping, mask pasting, encoding and analysis, give the buildings and window percentages of float32."""
     photos = sorted(run["val_photos"].glob("*.jpg"))[:2]
     full = _buildings(run["model"], photos, tmp_path / "float32", amp=False)
-    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.float16})
+    monkeypatch.setattr(device, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.float16})
     half = _buildings(run["model"], photos, tmp_path / "float16", amp=True)
     print(pd.concat({"float32": full, "float16": half})[["file_name", "id", "score", "window_percentage"]])
     assert len(full) > 0 and full["file_name"].tolist() == half["file_name"].tolist()

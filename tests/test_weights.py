@@ -15,9 +15,10 @@ import torch
 
 from facade_wwr import weights
 from facade_wwr.cli import main
-from facade_wwr.engines import ModelSettings, get_engine
+from facade_wwr.engines import get_engine
 from facade_wwr.errors import UserError
-from tests.test_engine_fixtures import FAST, SMALL, untrained_model
+from facade_wwr.settings import ModelSettings
+from tests.helpers import FAST, SMALL, untrained_model
 
 
 def _checkpoint(folder: Path, stem: str = "tiny_coco") -> tuple[Path, str]:

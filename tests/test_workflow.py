@@ -15,16 +15,7 @@ import yaml
 from PIL import Image
 
 from facade_wwr.cli import main
-from tests.workflow_utils import copy_workflow, default_config, jobs_run, snakemake
-
-
-def tiny_config() -> dict:
-    config = default_config()
-    config["demo"].update(train=6, val=3, photos=6, seed=1, size=128)
-    config["preview"]["n"] = 2
-    config["predict"].update(shard_size=2, batch_size=2)
-    config["train"].update(max_iter=2, ims_per_batch=2)
-    return config
+from tests.helpers import copy_workflow, jobs_run, snakemake, tiny_config
 
 
 def test_lint_reports_nothing() -> None:

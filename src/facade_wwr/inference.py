@@ -10,7 +10,6 @@ from that box alone (the full-size mask is never made).
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections import deque
@@ -24,23 +23,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facade_wwr import checkpoints, predictions
 from facade_wwr import masks as rle_masks
-from facade_wwr import predictions
-from facade_wwr.engines import (
-    Engine,
-    ModelSettings,
-    RawDetections,
-    TrainSettings,
-    from_dict,
-    get_engine,
-    input_size,
-    is_device_name,
-)
+from facade_wwr.device import amp_active, autocast, pick_device
+from facade_wwr.engines import Engine, RawDetections, get_engine
 from facade_wwr.errors import UserError, Warnings, first_line
-from facade_wwr.fileio import sha256
-from facade_wwr.images import open_image, to_rgb
-
-MODEL_FORMAT = "facade-wwr/model/1"
+from facade_wwr.images import load_for_model
+from facade_wwr.progress import format_eta
+from facade_wwr.settings import ModelSettings, TrainSettings, from_dict
 
 
 @dataclass
@@ -66,84 +56,7 @@ class Instances:
     dense: np.ndarray | None = None
 
 
-# ---------------------------------------------------------------------------------------------- device
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: the first CUDA device when there is one, else the CPU; or ``cpu``, ``cuda``, ``cuda:N``."""
-    if not is_device_name(name):
-        raise UserError(f"device {name!r} is not auto, cpu, cuda or cuda:N")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name}: CUDA is not available on this machine (use auto or cpu)")
-    device = torch.device(name)
-    if device.index is not None and device.index >= torch.cuda.device_count():
-        raise UserError(f"device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
-def describe_device(device: torch.device) -> str:
-    """``cpu`` or ``cuda:0 (NVIDIA H200)``: for logs and benchmark figures."""
-    if device.type != "cuda":
-        return str(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-
-
-#: the autocast dtype of mixed precision per device type: float16 on CUDA, with loss scaling in training
-#: (as torchvision's references and detectron2's AMP trainer do). The CPU runs float32: it is not in the
-#: table. Tests add ``"cpu": torch.bfloat16`` to run the AMP code path here (float16 backward passes are
-#: about a hundred times slower than bfloat16 ones on a CPU).
-AMP_DTYPES: dict[str, torch.dtype] = {"cuda": torch.float16}
-
-
-def amp_active(device: torch.device, requested: bool) -> bool:
-    """Whether mixed precision is used: asked for, and on a device that has an AMP dtype."""
-    return requested and device.type in AMP_DTYPES
-
-
-def amp_dtype_name(device: torch.device) -> str:
-    return str(AMP_DTYPES.get(device.type, torch.float32)).removeprefix("torch.")
-
-
-def autocast(device: torch.device, active: bool):
-    """The autocast context of mixed precision (a no-op when not ``active``)."""
-    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES.get(device.type), enabled=active)
-
-
 # ---------------------------------------------------------------------------------------------- loading photos
-
-
-#: EXIF orientations that swap width and height
-_TRANSPOSED = (5, 6, 7, 8)
-
-
-def load_for_model(path: str | Path, min_size: int, max_size: int):
-    """Decode a photo straight to the network's input size; return it (RGB, EXIF orientation applied) and
-    the photo's displayed ``(width, height)``. Used at training and prediction time alike.
-
-    A JPEG much larger than the input is decoded by libjpeg at 1/2, 1/4 or 1/8 scale (``draft``), never
-    below the input size, then resized: a 1920x1080 photo for a 448 px input decodes in 4 ms instead of 22.
-    """
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as im:
-            orientation = im.getexif().get(0x0112, 1)
-            w, h = (im.height, im.width) if orientation in _TRANSPOSED else im.size
-            nw, nh = input_size(w, h, min_size, max_size)
-            if nw < w:
-                im.draft("RGB", (nh, nw) if orientation in _TRANSPOSED else (nw, nh))
-            im.load()
-            im = to_rgb(ImageOps.exif_transpose(im))
-    except Exception:  # let open_image name the problem in its usual words (or read what PIL could not)
-        im = open_image(path)
-        w, h = im.size
-        nw, nh = input_size(w, h, min_size, max_size)
-    if im.size != (nw, nh):
-        im = im.resize((nw, nh), Image.Resampling.BILINEAR)
-    return im, (w, h)
 
 
 def prepare(path: str | Path, min_size: int, max_size: int) -> Photo:
@@ -225,11 +138,6 @@ def encode_instances(raw: RawDetections, height: int, width: int, threshold: flo
 # ---------------------------------------------------------------------------------------------- the model
 
 
-def file_id(path: str | Path) -> str:
-    """The model id written into prediction files: the first 12 hex digits of the checkpoint's sha256."""
-    return sha256(path)[:12]
-
-
 @dataclass
 class Predictor:
     """A network ready to predict: built once, in eval mode, on its device."""
@@ -289,26 +197,6 @@ def resolved_sizes(engine: Engine, model: ModelSettings) -> tuple[int, int]:
     return model.min_size or default_min, model.max_size or default_max
 
 
-def model_file(path: str | Path) -> Path:
-    """``MODEL_DIR`` or a checkpoint file inside it."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
-    if not path.is_file():
-        raise UserError(f"{path}: model checkpoint not found (train one with `facade-wwr train`)")
-    return path
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated, or not a torch file
-        raise UserError(f"{path}: not a readable facade-wwr checkpoint ({first_line(e)})") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "engine" not in ckpt or "classes" not in ckpt:
-        raise UserError(f"{path}: not a facade-wwr model checkpoint (train one with `facade-wwr train`)")
-    return ckpt
-
-
 def load_predictor(
     path: str | Path,
     device: str = "auto",
@@ -317,8 +205,8 @@ def load_predictor(
     amp: bool = True,
 ) -> Predictor:
     """Build the network of a ``model.pt`` once and load its weights."""
-    path = model_file(path)
-    ckpt = read_checkpoint(path)
+    path = checkpoints.model_file(path)
+    ckpt = checkpoints.read_model(path)
     engine = get_engine(str(ckpt["engine"]))
     model = from_dict(ModelSettings, ckpt.get("model_settings", {}))
     classes = [str(c) for c in ckpt["classes"]]
@@ -332,7 +220,7 @@ def load_predictor(
         ) from None
     dev = pick_device(device)
     module.to(dev).eval()
-    predictor = predictor_from_module(engine, module, classes, model, dev, file_id(path), amp)
+    predictor = predictor_from_module(engine, module, classes, model, dev, checkpoints.file_id(path), amp)
     predictor.configure(min_score, detections_per_image or model.detections_per_image)
     return predictor
 
@@ -365,14 +253,6 @@ def write_prediction(path: Path, photo: Photo, inst: Instances, classes: Sequenc
         order = np.argsort(-inst.scores.astype(np.float32), kind="stable")
         dense = inst.dense[order]
     predictions.write(path, table, photo.path.name, photo.width, photo.height, engine, model, dense)
-
-
-def _eta(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    m, s = divmod(int(seconds + 0.5), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def predict_photos(
@@ -418,7 +298,7 @@ def predict_photos(
             rate = done / elapsed if elapsed > 0 else float("nan")
             eta = (len(paths) - done) / rate if rate > 0 else float("nan")
             print(
-                f"predict {done}/{len(paths)} photos  {rate:.2f} photos/s  ETA {_eta(eta)}",
+                f"predict {done}/{len(paths)} photos  {rate:.2f} photos/s  ETA {format_eta(eta)}",
                 file=sys.stderr,
                 flush=True,
             )

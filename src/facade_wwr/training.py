@@ -32,35 +32,18 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
-from facade_wwr import __version__
+from facade_wwr import __version__, checkpoints
 from facade_wwr import masks as rle_masks
 from facade_wwr.coco import class_names, image_path, load_coco
-from facade_wwr.engines import (
-    RESUMABLE_CHANGES,
-    Engine,
-    ModelSettings,
-    Sample,
-    TrainSettings,
-    as_dict,
-    get_engine,
-)
+from facade_wwr.device import amp_active, amp_dtype_name, autocast, describe_device, pick_device, restore_cuda_rng
+from facade_wwr.engines import Engine, Sample, get_engine
 from facade_wwr.errors import UserError, Warnings, first_line
 from facade_wwr.fileio import atomic_path, sha256, write_json, write_text
-from facade_wwr.inference import (
-    MODEL_FORMAT,
-    _eta,
-    amp_active,
-    amp_dtype_name,
-    autocast,
-    describe_device,
-    file_id,
-    load_for_model,
-    pick_device,
-    predictor_from_module,
-    resolved_sizes,
-)
+from facade_wwr.images import load_for_model
+from facade_wwr.inference import predictor_from_module, resolved_sizes
+from facade_wwr.progress import format_eta
+from facade_wwr.settings import ModelSettings, TrainSettings, as_dict
 
-LAST_FORMAT = "facade-wwr/last/1"
 WARMUP_FACTOR = 0.001
 
 
@@ -229,90 +212,6 @@ def make_optimizer(module: torch.nn.Module, train: TrainSettings) -> torch.optim
     return torch.optim.SGD(params, lr=train.base_lr, momentum=train.momentum, weight_decay=train.weight_decay)
 
 
-# ---------------------------------------------------------------------------------------------- checkpoints
-
-
-def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
-
-
-def _save(path: Path, data: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(data, tmp)
-
-
-def checkpoint_header(
-    engine: str, model: ModelSettings, train: TrainSettings, classes: Sequence[str], train_data: str = ""
-) -> dict[str, Any]:
-    """The JSON-able metadata stored in ``model.pt`` and ``last.pt``: enough to rebuild the network, plus
-    ``train_data``, the fingerprint of the training set (:meth:`CocoTrainSet.fingerprint`), so that a run
-    never resumes on other data, nor one written by another version of facade-wwr."""
-    return {
-        "engine": engine,
-        "facade_wwr": __version__,
-        "train_data": train_data,
-        "architecture": model.architecture,
-        "classes": list(classes),
-        "model_settings": as_dict(model),
-        "train_settings": as_dict(train),
-    }
-
-
-def save_model(path: str | Path, header: dict[str, Any], module: torch.nn.Module, iteration: int) -> None:
-    """Write ``model.pt``: the weights (a plain state dict) and the metadata of :func:`checkpoint_header`."""
-    _save(Path(path), dict(header, format=MODEL_FORMAT, iteration=iteration, model=_cpu_state(module)))
-
-
-def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k not in RESUMABLE_CHANGES}
-
-
-def resume_difference(ckpt: dict[str, Any], header: dict[str, Any]) -> str | None:
-    """Why a checkpoint cannot be resumed with these settings (the first difference), or None if it can.
-
-    Only logging, checkpointing, loader processes and the device may change between an interrupted run
-    and its resumption; anything else would make the result differ from an uninterrupted run.
-    """
-    if ckpt.get("facade_wwr") != header["facade_wwr"]:
-        was = f"facade-wwr {ckpt['facade_wwr']}" if ckpt.get("facade_wwr") else "an earlier facade-wwr"
-        return f"written by {was}, this is {header['facade_wwr']}"
-    if ckpt.get("train_data") != header["train_data"]:
-        return "written for other training data (the COCO file or one of its photos changed)"
-    for key in ("engine", "classes"):
-        if ckpt.get(key) != header[key]:
-            return f"written for {key} {ckpt.get(key)!r}, now {header[key]!r}"
-    for section in ("model_settings", "train_settings"):
-        old, new = _comparable(ckpt.get(section, {})), _comparable(header[section])
-        for key in sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                name = ("model." if section == "model_settings" else "train.") + key
-                return f"written with {name}={old.get(key)!r}, now {new.get(key)!r}"
-    return None
-
-
-def restore_cuda_rng(saved: Any, device: torch.device) -> None:
-    """Restore the CUDA generator of the card a run trained on into the card it resumes on (the two may
-    differ, e.g. ``cuda:1`` then ``cuda:0`` on a node with one GPU); nothing when the run began on the CPU.
-    Earlier checkpoints stored every card's state (a list): the state of the card in use is taken."""
-    if device.type != "cuda":
-        return
-    if isinstance(saved, list):  # every card's state: the one of the card in use, if the run had it
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        saved = saved[index] if index < len(saved) else None
-    if isinstance(saved, torch.Tensor) and saved.numel():
-        torch.cuda.set_rng_state(saved, device)
-
-
-def load_last(path: Path) -> dict[str, Any]:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a torn file cannot happen (atomic writes) but a foreign one can
-        raise UserError(f"{path}: unreadable checkpoint ({first_line(e)}); rerun with --restart") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != LAST_FORMAT:
-        raise UserError(f"{path}: not a facade-wwr training checkpoint; rerun with --restart")
-    return ckpt
-
-
 # ---------------------------------------------------------------------------------------------- outputs
 
 
@@ -422,9 +321,9 @@ def _evaluate(run: _Run, iteration: int) -> dict[str, Any] | None:
 def _checkpoint(run: _Run, iteration: int) -> None:
     data = dict(run.header)
     data.update(
-        format=LAST_FORMAT,
+        format=checkpoints.LAST_FORMAT,
         iteration=iteration,
-        model=_cpu_state(run.module),
+        model=checkpoints.cpu_state(run.module),
         optimizer=run.optimizer.state_dict(),
         scaler=run.scaler.state_dict(),
         rng=torch.get_rng_state(),
@@ -433,7 +332,7 @@ def _checkpoint(run: _Run, iteration: int) -> None:
         else torch.zeros(0, dtype=torch.uint8),
         history=json.dumps(run.history),
     )
-    _save(run.out / "last.pt", data)
+    checkpoints.save(run.out / "last.pt", data)
     _write_jsonl(run.out / "metrics.jsonl", run.records)
     if run.records:
         plot_losses(run.records, run.history, run.out / "loss.png")
@@ -449,7 +348,7 @@ def _log(run: _Run, iteration: int, losses: dict[str, float], lr: float, window:
     _write_jsonl(run.out / "metrics.jsonl", run.records)
     print(
         f"train {iteration}/{run.train.max_iter}  loss {record['loss']:.4f}  lr {lr:.2e}  "
-        f"{sec:.2f} s/it  ETA {_eta(sec * remaining)}",
+        f"{sec:.2f} s/it  ETA {format_eta(sec * remaining)}",
         file=run.log,
         flush=True,
     )
@@ -523,11 +422,11 @@ def train(
         val_path = None
     dataset = CocoTrainSet(train_path, model.min_size, model.max_size)
     device = pick_device(settings.device)
-    header = checkpoint_header(engine.name, model, settings, classes, dataset.fingerprint())
+    header = checkpoints.header(engine.name, model, settings, classes, dataset.fingerprint())
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last.pt"
-    ckpt = load_last(last) if last.is_file() and not restart else None
-    difference = resume_difference(ckpt, header) if ckpt is not None else None
+    ckpt = checkpoints.read_last(last) if last.is_file() and not restart else None
+    difference = checkpoints.resume_difference(ckpt, header) if ckpt is not None else None
     if difference is not None:  # settings changed since (the workflow reruns train after a config edit)
         warnings.warn(f"{last}: {difference}; starting over instead of resuming")
         ckpt = None
@@ -641,7 +540,7 @@ def _finish(run: _Run) -> dict[str, Any]:
     """Final checkpoint, model.pt, evaluation, metrics.json and the loss plot."""
     iteration = run.train.max_iter
     model_path = run.out / "model.pt"
-    save_model(model_path, run.header, run.module, iteration)
+    checkpoints.save_model(model_path, run.header, run.module, iteration)
     final = _evaluate(run, iteration)
     _checkpoint(run, iteration)
     doc = {
@@ -649,7 +548,7 @@ def _finish(run: _Run) -> dict[str, Any]:
         "architecture": run.model.architecture,
         "classes": run.classes,
         "iteration": iteration,
-        "model": file_id(model_path),
+        "model": checkpoints.file_id(model_path),
         "val": str(run.val) if run.val else None,
         "bbox": final["bbox"] if final else None,
         "segm": final["segm"] if final else None,

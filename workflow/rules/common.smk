@@ -6,13 +6,23 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from facade_wwr.engines import RESUMABLE_CHANGES
+from facade_wwr.settings import RESUMABLE_CHANGES, SECTIONS, check, finite_problem
 from facade_wwr.errors import UserError
 from facade_wwr.images import list_images, safe_image_path
 from facade_wwr.shards import assign
 from facade_wwr.via import image_names
 
 
+# The model and train sections get the very check `facade-wwr train` makes (facade_wwr.settings: the package's
+# schema, numbers spelt as text such as YAML's 1e-3 made numbers), so the two accept and refuse the same values;
+# and JSON schema lets NaN and infinity through minimum/maximum, so every number of the config is checked.
+for _section in SECTIONS:
+    try:
+        config[_section] = check(_section, config.get(_section) or {}, "config")
+    except UserError as e:
+        raise WorkflowError(f"config: {e}")
+if finite_problem(config):
+    raise WorkflowError(f"config: {finite_problem(config)}")
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Analysis reads category ids: window 0, building 1 (the prediction-file contract), whatever the names.
@@ -125,10 +135,10 @@ def shard_tables(wildcards):
 
 
 def model_setting(key):
-    """model.<key> from the config, else the code's default (facade_wwr.engines.ModelSettings)."""
+    """model.<key> from the config, else the code's default (facade_wwr.settings.ModelSettings)."""
     if key in config["model"]:
         return config["model"][key]
-    from facade_wwr.engines import ModelSettings
+    from facade_wwr.settings import ModelSettings
 
     return getattr(ModelSettings(), key)
 
@@ -155,7 +165,7 @@ def pretrained_weights():
     return str(entry.path(model_setting("weights_dir")))
 
 
-# Train settings that change how a run goes, not what it learns (facade_wwr.engines.RESUMABLE_CHANGES).
+# Train settings that change how a run goes, not what it learns (facade_wwr.settings.RESUMABLE_CHANGES).
 # They go into model/train-runtime.yaml, an ancient() input of train: editing them rewrites that file but
 # never retrains a model; the next training reads them.
 TRAIN_RUNTIME_KEYS = sorted(RESUMABLE_CHANGES)

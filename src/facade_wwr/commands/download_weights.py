@@ -17,7 +17,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facade_wwr import weights
-    from facade_wwr.engines import load_settings
+    from facade_wwr.settings import load_settings
 
     overrides = [
         ("model", key, value)

@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_detections is not None and args.max_detections < 1:
         raise UserError(f"--max-detections {args.max_detections}: must be at least 1")
 
-    from facade_wwr.inference import amp_active, describe_device, load_predictor, predict_photos
+    from facade_wwr.device import amp_active, describe_device
+    from facade_wwr.inference import load_predictor, predict_photos
 
     predictor = load_predictor(args.model, args.device, args.min_score, args.max_detections, amp=not args.no_amp)
     summary = predict_photos(

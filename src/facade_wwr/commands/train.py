@@ -33,8 +33,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facade_wwr.engines import load_settings, parse_assignment
     from facade_wwr.errors import Warnings
+    from facade_wwr.settings import load_settings, parse_assignment
 
     overrides = [parse_assignment(a) for a in args.set]
     named = {

@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from facade_wwr.engines import ModelSettings, RawDetections, Sample, TrainSettings
+from facade_wwr.engines import RawDetections, Sample
 from facade_wwr.errors import UserError
+from facade_wwr.settings import ModelSettings, TrainSettings
 
 
 def _config(model: ModelSettings, train: TrainSettings | None, num_classes: int) -> Any:

@@ -21,8 +21,9 @@ import torch
 from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from facade_wwr.engines import ModelSettings, RawDetections, Sample, TrainSettings
+from facade_wwr.engines import RawDetections, Sample
 from facade_wwr.errors import UserError
+from facade_wwr.settings import ModelSettings, TrainSettings
 
 ARCHITECTURES = {
     # name: (default min_size, default max_size)
@@ -32,7 +33,7 @@ ARCHITECTURES = {
 
 
 class _NoResizeTransform(GeneralizedRCNNTransform):
-    """Normalise and batch only: photos arrive already resized by :func:`facade_wwr.engines.input_size`."""
+    """Normalise and batch only: photos arrive already resized by :func:`facade_wwr.images.input_size`."""
 
     def resize(self, image, target=None):  # type: ignore[override]
         return image, target

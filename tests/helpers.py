@@ -1,0 +1,166 @@
+"""What the tests share (test modules import from here, never from each other): small data and models made
+the way a user's would be, and running the Snakemake workflow in a scratch copy of the project.
+
+The data are the project's own synthetic facades (``facade_wwr.demo``) at a small size, converted with
+``via2coco``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from facade_wwr.coco import Source, load_coco, via_to_coco
+from facade_wwr.demo import generate
+from facade_wwr.engines import get_engine
+from facade_wwr.errors import Warnings
+from facade_wwr.settings import ModelSettings, TrainSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
+
+
+def copy_workflow(dest: Path, config: dict[str, Any] | None = None) -> Path:
+    """Copy the workflow into ``dest`` (results and logs stay there); optionally replace its config."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    if config is not None:
+        (dest / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return dest
+
+
+def default_config() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def tiny_config() -> dict[str, Any]:
+    """The default workflow config at the smallest sizes that still run every stage."""
+    config = default_config()
+    config["demo"].update(train=6, val=3, photos=6, seed=1, size=128)
+    config["preview"]["n"] = 2
+    config["predict"].update(shard_size=2, batch_size=2)
+    config["train"].update(max_iter=2, ims_per_batch=2)
+    return config
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: int = 1800,
+    new_session: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run snakemake from the test's Python environment in ``workdir``; output captured as text.
+
+    ``new_session`` puts snakemake and its jobs in a process group of their own, so that a test can kill
+    the whole run without killing pytest.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    full_env = {**os.environ, **(env or {})}
+    full_env["PATH"] = full_env.get("PATH", "") + os.pathsep + bin_dir  # a test's own PATH entries come first
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        start_new_session=new_session,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def jobs_run(proc: subprocess.CompletedProcess[str]) -> dict[str, int]:
+    """Rule -> number of jobs from the 'Job stats' table snakemake prints (empty when nothing ran)."""
+    counts: dict[str, int] = {}
+    lines = (proc.stdout + proc.stderr).splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("Job stats:"))
+    except StopIteration:
+        return counts
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        if parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def coco_splits(folder: Path, out: Path) -> dict[str, Path]:
+    """``folder/<split>/via_region_data.json`` (a demo or the real data set) converted into ``out/<split>.json``
+    for train and val, quietly; returns their paths."""
+    paths = {}
+    for split in ("train", "val"):
+        paths[split] = out / f"{split}.json"
+        source = Source(str(folder / split / "via_region_data.json"), str(folder / split))
+        via_to_coco([source], paths[split], warnings=Warnings(quiet=True))
+    return paths
+
+
+#: the small architecture at a tiny input size: a training iteration takes about a second on 2 cores
+SMALL = ModelSettings(architecture="maskrcnn_resnet18_fpn_small", weights="none", min_size=96, max_size=128)
+FAST = TrainSettings(
+    max_iter=2,
+    ims_per_batch=2,
+    optimizer="adamw",
+    base_lr=1e-3,
+    weight_decay=0.05,
+    warmup_iters=1,
+    grad_clip=10.0,
+    roi_batch_size_per_image=64,
+    rpn_batch_size_per_image=64,
+    checkpoint_period=0,
+    log_period=1,
+    num_workers=0,
+    device="cpu",
+)
+
+
+def make_data(out: Path, train: int = 4, val: int = 2, photos: int = 2, size: int = 96, seed: int = 3) -> dict:
+    """Demo data in ``out`` plus ``train.json`` / ``val.json``; returns their paths."""
+    generate(out / "demo", train=train, val=val, photos=photos, seed=seed, size=size)
+    paths = coco_splits(out / "demo", out)
+    paths["photos"] = sorted((out / "demo" / "photos").glob("*.jpg"))
+    return paths
+
+
+def with_classes(coco_path: Path, out: Path, classes: list[str]) -> Path:
+    """A copy of a COCO file with other class names (and possibly more classes than annotated)."""
+    coco = load_coco(coco_path)
+    coco["categories"] = [{"id": i, "name": n, "supercategory": "facade"} for i, n in enumerate(classes)]
+    for im in coco["images"]:
+        im["path"] = str((coco_path.parent / im["path"]).resolve())
+    out.write_text(json.dumps(coco))
+    return out
+
+
+def untrained_model(out_dir: Path, classes: list[str], model: ModelSettings = SMALL, seed: int = 0) -> Path:
+    """A ``model.pt`` of a randomly initialised network, written the way ``train`` writes it."""
+    from facade_wwr.checkpoints import header, save_model
+    from facade_wwr.training import prepare_settings
+
+    engine = get_engine(model.engine)
+    model = prepare_settings(engine, model)
+    torch.manual_seed(seed)
+    module = engine.build(model, FAST, classes)
+    path = out_dir / "model.pt"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_model(path, header(engine.name, model, FAST, classes), module, 0)
+    return path

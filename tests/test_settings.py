@@ -1,0 +1,67 @@
+"""One rule per setting: `facade-wwr train --set` and the workflow refuse the same values, each in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from facade_wwr.cli import main
+from facade_wwr.errors import UserError
+from facade_wwr.settings import check, finite_problem, load_settings
+from tests.helpers import copy_workflow, default_config, snakemake
+
+#: (section, key, value, what the message says)
+BAD = [
+    ("train", "momentum", -1, "train.momentum: must not be negative"),
+    ("train", "base_lr", 0, "train.base_lr: must be positive"),
+    ("train", "base_lr", float("nan"), "train.base_lr: nan is not a finite number"),
+    ("train", "weight_decay", float("inf"), "train.weight_decay: inf is not a finite number"),
+    ("train", "grad_clip", float("nan"), "train.grad_clip: nan is not a finite number"),
+    ("train", "max_iter", 0, "train.max_iter: must be at least 1"),
+    ("train", "optimizer", "adam", "train.optimizer: 'adam' is not one of sgd, adamw"),
+    ("train", "device", "gpu", "train.device: 'gpu' is not auto, cpu, cuda or cuda:N"),
+    ("model", "min_size", 16, "model.min_size: must be at least 32"),
+    ("model", "engine", "mmdet", "model.engine: 'mmdet' is not one of torchvision, detectron2"),
+]
+
+
+@pytest.mark.parametrize("section, key, value, message", BAD)
+def test_cli_refuses(section: str, key: str, value, message: str, tmp_path: Path, capsys) -> None:
+    argv = ["train", "--train", str(tmp_path / "t.json"), "--out", str(tmp_path / "m"), "--set"]
+    assert main([*argv, f"{section}.{key}={value}"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+def test_workflow_refuses_the_same(tmp_path: Path) -> None:
+    """Each bad value in the workflow config stops `snakemake -n` before any job, with the same words."""
+    for section, key, value, message in BAD:
+        config = default_config()
+        config[section][key] = value
+        wf = copy_workflow(tmp_path / f"{section}-{key}-{value}", config)
+        proc = snakemake(wf, "-n", "--cores", "1", check=False)
+        assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (section, key, value)
+
+
+def test_numbers_spelt_as_text_are_numbers() -> None:
+    """YAML reads 1e-3 as text: the CLI and the workflow take it as the number it spells."""
+    assert check("train", {"base_lr": "1e-3", "max_iter": "100", "warmup_iters": 5.0}) == {
+        "base_lr": 0.001,
+        "max_iter": 100,
+        "warmup_iters": 5,
+    }
+
+
+def test_every_number_of_a_config_is_finite(tmp_path: Path) -> None:
+    assert finite_problem({"analysis": {"score_threshold": float("nan")}}) == (
+        "analysis.score_threshold: nan is not a finite number"
+    )
+    assert finite_problem({"data": {"train": [{"via": "a"}]}, "predict": {"min_score": 0.05}}) is None
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"train": {"momentum": float("nan")}}))
+    with pytest.raises(UserError, match="train.momentum: nan is not a finite number"):
+        load_settings(cfg)
