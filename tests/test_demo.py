@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from facade_wwr import demo
+from facade_wwr import demo, outline
 from facade_wwr.cli import main
 
 SEED = 7
@@ -168,12 +168,12 @@ def test_occlusion_is_present_and_visible_masks_are_exact() -> None:
         for b in scene.buildings:
             assert b.full is not None and b.visible is not None and b.polygon is not None
             occluded += int(b.visible.sum() < b.full.sum())
-            assert np.array_equal(demo.polygon_mask(b.polygon, 256, 256), b.visible)
+            assert np.array_equal(outline.polygon_mask(b.polygon, 256, 256), b.visible)
             for w in b.windows:
                 assert w.polygon is not None
                 window = w.mask(256, 256)
                 assert not (window & ~b.visible).any()  # a window never shows through the building in front
-                assert np.array_equal(demo.polygon_mask(w.polygon, 256, 256), window)
+                assert np.array_equal(outline.polygon_mask(w.polygon, 256, 256), window)
     assert occluded >= 3
 
 
@@ -189,11 +189,11 @@ def test_trace_polygon_is_pixel_exact_on_random_shapes() -> None:
         apex = [(x0 + x1) // 2, max(1, y0 - int(rng.integers(1, 20)))]
         cv2.fillPoly(mask, [np.array([[x0, y0], [x1 - 1, y0], apex], dtype=np.int32)], 1)
         mask[int(rng.integers(y0, y1)) :, int(rng.integers(x0, x1)) :] = 0
-        polygon = demo.trace_polygon(mask.astype(bool))
+        polygon = outline.trace_polygon(mask.astype(bool))
         if polygon is None:  # split into parts: the generator never emits those
             assert cv2.connectedComponents(mask, connectivity=4)[0] != 2
             continue
-        assert np.array_equal(demo.polygon_mask(polygon, 48, 48), mask.astype(bool))
+        assert np.array_equal(outline.polygon_mask(polygon, 48, 48), mask.astype(bool))
 
 
 def test_tagged_points_lie_well_inside_their_building(demo_dir: Path, truth: list[dict[str, str]]) -> None:

@@ -20,7 +20,8 @@ from facade_wwr.coco import load_coco
 from facade_wwr.images import image_size
 from facade_wwr.masks import Crop, decode_crop
 from facade_wwr.masks import runs as rle_runs
-from facade_wwr.to_via import STAIRCASE_TOLERANCE, corner_outlines, trace
+from facade_wwr.outline import corner_outlines
+from facade_wwr.to_via import STAIRCASE_TOLERANCE, trace
 
 W, H = 320, 240
 

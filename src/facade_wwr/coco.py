@@ -4,7 +4,7 @@ Conventions (shared with the engines and analysis):
 
 * category ids follow the order of the configured classes: window 0, building 1 by default;
 * annotation and image ids start at 1 (pycocotools treats id 0 as "no match");
-* polygon vertices are shifted by +0.5 to pixel centres and clipped to the image;
+* polygon vertices are shifted by +0.5 to pixel centres and cut at the image border (:mod:`facade_wwr.outline`);
 * ``area`` is the rasterised mask's pixel count (a self-crossing polygon's shoelace area is not);
 * each image records ``path``, its location relative to the COCO file, so a COCO file is all the
   training command needs; ``tagged_points`` keeps VIA points with their ``tagged_id``.
@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from facade_wwr import DEFAULT_CLASSES, masks
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import read_json, write_json
 from facade_wwr.images import image_size, safe_image_path
+from facade_wwr.outline import coco_points
 from facade_wwr.via import SkippedRegion, read_via
 
 
@@ -34,40 +33,6 @@ class Source:
 
     via: str
     images: str
-
-
-def _clip_polygon(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> tuple[list[float], bool]:
-    """Shift VIA vertices to pixel centres and cut the polygon at the image border; return the flat list
-    (empty when nothing is left) and whether any vertex lay outside."""
-    # VIA puts a click on the photo's right or bottom edge at x = W or y = H: inside, not worth a warning,
-    # and clamping its half-pixel shift back to the border is all it needs.
-    outside = bool((xs < 0).any() or (ys < 0).any() or (xs > width).any() or (ys > height).any())
-    points = np.stack([xs + 0.5, ys + 0.5], axis=1)
-    if outside:
-        points = _clip_to_rectangle(points, float(width), float(height))
-    else:
-        points = np.clip(points, 0.0, [float(width), float(height)])
-    return np.round(points.ravel(), 2).tolist(), outside
-
-
-def _clip_to_rectangle(points: np.ndarray, width: float, height: float) -> np.ndarray:
-    """The polygon's part inside [0, width] x [0, height] (Sutherland-Hodgman, one border at a time).
-    Clamping each vertex instead would move whole edges: a vertex far outside drags its neighbours' edges
-    along the border and cuts off part of the building that lies inside."""
-    for axis, bound, keep in ((0, 0.0, 1), (0, width, -1), (1, 0.0, 1), (1, height, -1)):
-        if len(points) == 0:
-            break
-        inside = keep * (points[:, axis] - bound) >= 0
-        kept = []
-        for i in range(len(points)):
-            prev, cur = points[i - 1], points[i]
-            if inside[i] != inside[i - 1]:  # the edge crosses the border: keep the crossing
-                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
-                kept.append(prev + t * (cur - prev))
-            if inside[i]:
-                kept.append(cur)
-        points = np.array(kept).reshape(-1, 2)
-    return points
 
 
 def build_coco(
@@ -120,7 +85,7 @@ def build_coco(
             image_id = len(images) + 1
             kept = 0
             for poly in entry.polygons:
-                flat, outside = _clip_polygon(poly.xs, poly.ys, width, height)
+                flat, outside = coco_points(poly.xs, poly.ys, width, height)
                 where = f"{source.via}: image {entry.filename} region {poly.region}"
                 area = masks.area(masks.polygons_to_rle([flat], height, width)) if len(flat) >= 6 else 0
                 if area == 0:

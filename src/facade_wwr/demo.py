@@ -8,10 +8,10 @@ rectangle (sometimes with a gabled roof) carrying a grid of framed rectangular w
 Ground truth is exact by construction:
 
 * every mask is rasterised first, and the photo is painted from those very masks;
-* a VIA polygon traces the *visible* part of each building and window along pixel edges, with VIA
-  vertices at ``edge - 0.5`` so that ``via2coco``'s +0.5 shift puts them back on the pixel edges, where
-  pycocotools rasterises them into exactly the generator's mask (checked for every polygon before the
-  photo is painted: an instance whose polygon would not round-trip is dropped, never written);
+* a VIA polygon traces the *visible* part of each building and window by the rule of
+  :mod:`facade_wwr.outline`, so that via2coco rasterises it into exactly the generator's mask (checked for
+  every polygon before the photo is painted: an instance whose polygon would not round-trip is dropped,
+  never written);
 * no mask touches the first image row or column, since a vertex there would need a negative VIA
   coordinate (which via2coco clips with a warning);
 * ``truth.csv`` holds, per building, its visible pixels, the visible window pixels inside it and their ratio.
@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image
 
 from facade_wwr.errors import UserError
-from facade_wwr.masks import area, decode, polygons_to_rle
+from facade_wwr.outline import Polygon, rectangle, trace_polygon
 
 #: Splits in generation order, with the stream id that seeds their images.
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "photos": 2}
@@ -72,8 +72,6 @@ MAX_SIZE = 4096
 #: A partly hidden window is kept (clipped) if at least this share of it stays visible; otherwise it is not drawn.
 MIN_WINDOW_VISIBLE = 0.4
 LAYOUT_TRIES = 40
-#: VIA polygon vertices ``(all_points_x, all_points_y)``.
-Polygon = tuple[list[float], list[float]]
 #: Walls of one photo differ by at least this RGB distance (tried COLOUR_TRIES times).
 MIN_WALL_DISTANCE = 70.0
 COLOUR_TRIES = 20
@@ -139,62 +137,6 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     if len(rows) == 0:
         return None
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def trace_polygon(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Polygon | None:
-    """VIA vertices of the outline of a 4-connected mask without holes, or None if it is not one such part.
-
-    The outline follows pixel *edges* (found as the contour of the mask upsampled by 2, whose vertices
-    rounded to the nearest integer are pixel corners), then moves by -0.5 so that ``via2coco``'s +0.5
-    shift restores the pixel edges; pycocotools rasterises such a polygon into exactly ``mask``.
-    ``offset`` ``(x, y)`` is added to the vertices (for a mask cropped out of a larger image).
-    """
-    box = _bbox(mask)
-    if box is None:
-        return None
-    y0, y1, x0, x1 = box
-    m = np.pad(mask[y0:y1, x0:x1].astype(np.uint8), 1)  # work on the bounding box only: much faster
-    if cv2.connectedComponents(m, connectivity=4)[0] != 2:
-        return None
-    up = np.repeat(np.repeat(m, 2, axis=0), 2, axis=1)
-    contours, hierarchy = cv2.findContours(up, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if len(contours) != 1:  # a hole (or a part joined only diagonally)
-        return None
-    corners = np.round((contours[0][:, 0, :].astype(np.float64) + 0.5) / 2.0)
-    keep = np.ones(len(corners), dtype=bool)
-    keep[1:] = (np.diff(corners, axis=0) != 0).any(axis=1)
-    corners = corners[keep] - 0.5 + np.array([offset[0] + x0 - 1, offset[1] + y0 - 1])
-    if len(corners) < 3:
-        return None
-    return corners[:, 0].tolist(), corners[:, 1].tolist()
-
-
-def polygon_mask(polygon: Polygon, height: int, width: int) -> np.ndarray:
-    """The mask via2coco + pycocotools make of a VIA polygon (vertices +0.5, rounded to 2 decimals, clipped)."""
-    xs = np.clip(np.asarray(polygon[0]) + 0.5, 0.0, float(width))
-    ys = np.clip(np.asarray(polygon[1]) + 0.5, 0.0, float(height))
-    flat = np.round(np.stack([xs, ys], axis=1).ravel(), 2).tolist()
-    rle = polygons_to_rle([flat], height, width)
-    return decode(rle["counts"], height, width) if area(rle) else np.zeros((height, width), dtype=bool)
-
-
-def _round_trips(mask: np.ndarray, offset: tuple[int, int] = (0, 0)) -> Polygon | None:
-    """The VIA polygon of ``mask`` (placed at ``offset``) if it rasterises back into exactly ``mask``, else None.
-
-    The check runs on the bounding box: vertices never reach the first row or column nor pass the
-    last edge, so via2coco's clipping never applies and a local rasterisation equals the full one.
-    """
-    polygon = trace_polygon(mask, offset)
-    box = _bbox(mask)
-    if polygon is None or box is None:
-        return None
-    y0, y1, x0, x1 = box
-    dx, dy = offset[0] + x0 - 1, offset[1] + y0 - 1
-    local = ([x - dx for x in polygon[0]], [y - dy for y in polygon[1]])
-    crop = np.pad(mask[y0:y1, x0:x1], 1)
-    if not np.array_equal(polygon_mask(local, *crop.shape), crop):
-        return None
-    return polygon
 
 
 def _building_mask(b: Building, height: int, width: int) -> np.ndarray:
@@ -314,7 +256,7 @@ def _occlude(buildings: list[Building], size: int, scale: float) -> bool:
         full_area, seen = int(b.full.sum()), int(b.visible.sum())
         if seen < max(0.3 * full_area, 900 * scale * scale):
             return False
-        b.polygon = _round_trips(b.visible)
+        b.polygon = trace_polygon(b.visible)
         if b.polygon is None:
             return False
         kept = []
@@ -326,10 +268,9 @@ def _occlude(buildings: list[Building], size: int, scale: float) -> bool:
             if box[1] - box[0] < 3 or box[3] - box[2] < 3:  # a sliver
                 continue
             if w.visible.all():  # fully visible: the rectangle itself, along its pixel edges
-                xs, ys = [w.x0 - 0.5, w.x1 - 0.5], [w.y0 - 0.5, w.y1 - 0.5]
-                w.polygon = ([xs[0], xs[1], xs[1], xs[0]], [ys[0], ys[0], ys[1], ys[1]])
+                w.polygon = rectangle(w.x0, w.y0, w.x1, w.y1)
             else:
-                w.polygon = _round_trips(w.visible, (w.x0, w.y0))
+                w.polygon = trace_polygon(w.visible, (w.x0, w.y0))
             if w.polygon is not None:
                 kept.append(w)
         b.windows = kept

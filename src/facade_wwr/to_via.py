@@ -3,17 +3,8 @@
 Each kept instance mask is traced to one polygon (outer contour of its largest connected part, holes
 filled), simplified within a pixel tolerance, and written the way the training data writes it.
 
-Vertex convention (why the round trip through ``via2coco`` is exact at tolerance 0): ``via2coco``
-maps a VIA vertex ``v`` to the COCO coordinate ``v + 0.5`` and pycocotools rasterises COCO polygons
-half-open: a pixel whose centre lies on a left/top edge is left out, one on a right/bottom edge is
-kept. Integer VIA vertices always land on pixel centres, so the boundary is traced on pixel *corners*
-(the exact outline of the pixel squares) and each corner ``c`` is written as ``v = c - 1``: the
-outline, shifted half a pixel up-left, then runs through the centres of the outside pixels on the
-left/top and of the inside pixels on the right/bottom, and the half-open rule puts every pixel back
-where it was. (Writing the contour of boundary-pixel centres instead loses about one row and one
-column per mask: median window IoU 0.94 instead of 1.0 on the real val set.) Edge midpoints, which
-the tracer emits where it cuts a concave corner, are rounded up. Vertices are clipped to the image,
-so a mask touching the left or top border loses that one column or row.
+The vertices follow :mod:`facade_wwr.outline`, whose rule makes the round trip through ``via2coco`` exact
+at tolerance 0.
 """
 
 from __future__ import annotations
@@ -25,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from facade_wwr import DEFAULT_CLASSES, masks, predictions
+from facade_wwr import DEFAULT_CLASSES, masks, outline, predictions
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import write_text
 from facade_wwr.via import polygon_problem, tagged_points, ticked_classes
@@ -42,52 +32,6 @@ UNKNOWN_SIZE = -1
 VIA_VERSION = "2.0.10"
 
 
-# ---------------------------------------------------------------------------------------------------
-# mask -> polygon
-
-
-def corner_outlines(mask: np.ndarray) -> list[np.ndarray]:
-    """Outer outlines of the mask's 8-connected parts, on pixel corners, as float32 (n, 2) in crop coordinates.
-
-    Each pixel's closed square is drawn on a grid of double resolution (corners at even indices), so
-    OpenCV's contour follower walks the exact outline of the squares, not the centres of the boundary
-    pixels. Coordinates are halved back: corner ``(x, y)`` is the top-left corner of pixel ``(x, y)``.
-    """
-    h, w = mask.shape
-    grid = np.zeros((2 * h + 3, 2 * w + 3), np.uint8)  # one blank cell of margin around the outline
-    grid[2 : 2 * h + 2 : 2, 2 : 2 * w + 2 : 2] = mask
-    grid = cv2.dilate(grid, np.ones((3, 3), np.uint8))
-    contours, _ = cv2.findContours(grid, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    return [(c.reshape(-1, 2).astype(np.float32) - 1.0) / 2.0 for c in contours]
-
-
-def polygon_area(pts: np.ndarray) -> float:
-    x, y = pts[:, 0].astype(np.float64), pts[:, 1].astype(np.float64)
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-def simplify(outline: np.ndarray, tolerance: float) -> np.ndarray:
-    """Douglas-Peucker within ``tolerance`` pixels (OpenCV ``approxPolyDP``); 0 keeps every corner."""
-    if tolerance <= 0 or len(outline) <= 3:
-        return outline
-    return cv2.approxPolyDP(outline.reshape(-1, 1, 2), float(tolerance), True).reshape(-1, 2)
-
-
-def to_via_vertices(outline: np.ndarray, x0: int, y0: int, width: int, height: int) -> np.ndarray:
-    """Corner outline (crop coordinates) -> integer VIA vertices in the photo (see the module docstring).
-
-    ``ceil(c - 1)`` is ``c - 1`` on corners and rounds edge midpoints up; repeated vertices that
-    rounding or clipping create are dropped.
-    """
-    v = np.ceil(outline.astype(np.float64) - 1.0 - 1e-9).astype(np.int64) + np.array([x0, y0])
-    v[:, 0] = np.clip(v[:, 0], 0, width)
-    v[:, 1] = np.clip(v[:, 1], 0, height)
-    keep = np.any(v != np.roll(v, 1, axis=0), axis=1)
-    if not keep.any():
-        return v[:1]
-    return v[keep]
-
-
 def rasterise(v: np.ndarray, width: int, height: int) -> dict | None:
     """The RLE mask of a VIA polygon as ``via2coco`` will make it, or None where via2coco would refuse it.
 
@@ -95,7 +39,7 @@ def rasterise(v: np.ndarray, width: int, height: int) -> dict | None:
     """
     if len(v) < 3 or polygon_problem(v[:, 0].astype(np.float64), v[:, 1].astype(np.float64)) is not None:
         return None
-    rle = masks.polygons_to_rle([(v.astype(np.float64) + 0.5).ravel().tolist()], height, width)
+    rle = outline.rasterise(v[:, 0], v[:, 1], width, height)
     return rle if masks.area(rle) > 0 else None
 
 
@@ -135,16 +79,16 @@ def trace(crop: masks.Crop, width: int, height: int, tolerance: float, min_iou: 
     down to keeping every corner. A fixed pixel tolerance is harsh on tiny windows (an 8x8 window
     simplified within 1 px can lose a fifth of its area) and collapses the tiniest masks entirely.
     """
-    outlines = corner_outlines(crop.mask)
+    outlines = outline.corner_outlines(crop.mask)
     if not outlines:
         return None
-    largest = max(outlines, key=polygon_area)
-    full = to_via_vertices(largest, crop.x0, crop.y0, width, height)
+    largest = max(outlines, key=outline.polygon_area)
+    full = outline.via_vertices(largest, crop.x0, crop.y0, width, height)
     full_rle = rasterise(full, width, height)
     if full_rle is None:
         return None
     for tol in fallback_tolerances(tolerance):
-        v = full if tol == 0 else to_via_vertices(simplify(largest, tol), crop.x0, crop.y0, width, height)
+        v = full if tol == 0 else outline.via_vertices(outline.simplify(largest, tol), crop.x0, crop.y0, width, height)
         rle = full_rle if tol == 0 else rasterise(v, width, height)
         if rle is not None and (tol == 0 or rle_iou(rle, full_rle) >= min_iou):
             return Traced(v[:, 0].tolist(), v[:, 1].tolist(), len(outlines), tol)
