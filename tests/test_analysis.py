@@ -253,8 +253,9 @@ def test_cli_errors_are_one_line(tmp_path: Path, scene: Path, capsys) -> None:
     (tmp_path / "junk.parquet").write_text("not parquet")
     assert main(["analyze", str(tmp_path / "junk.parquet"), "--out", str(out)]) == 1
     assert "junk.parquet: not a readable Parquet prediction file" in capsys.readouterr().err
-    assert main(["analyze", str(scene), "--out", str(out), "--score-threshold", "1.5"]) == 1
-    assert "score threshold 1.5 is not a number between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # a usage error, as for every command that takes --score-threshold
+        main(["analyze", str(scene), "--out", str(out), "--score-threshold", "1.5"])
+    assert e.value.code == 2 and "1.5 is not a number from 0 to 1" in capsys.readouterr().err
     assert main(["analyze", str(scene), "--out", str(out), "--overlays", str(tmp_path / "ov")]) == 1
     assert "--overlays needs --photos" in capsys.readouterr().err
     assert main(["analyze", str(scene), scene.as_posix(), "--out", str(out)]) == 1

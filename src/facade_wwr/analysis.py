@@ -33,12 +33,11 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
-from facade_wwr import masks, predictions, tables
+from facade_wwr import DEFAULT_SCORE_THRESHOLD, masks, predictions, tables
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.predictions import Predictions
 from facade_wwr.via import TaggedPoint, tagged_points
 
-DEFAULT_SCORE_THRESHOLD = 0.7
 #: Category ids of the prediction-file contract (the order of ``data.classes``: window first, building second),
 #: so that renamed classes (e.g. ``[Fenster, Gebaeude]``) analyse the same.
 WINDOW_ID, BUILDING_ID = 0, 1
@@ -70,6 +69,7 @@ class PhotoResult:
 
 
 def check_threshold(threshold: float) -> float:
+    """The rule of every score threshold (analysis, evaluation, pre-annotation): a finite number from 0 to 1."""
     if not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0 and math.isfinite(threshold)):
         raise UserError(f"score threshold {threshold!r} is not a number between 0 and 1")
     return float(threshold)

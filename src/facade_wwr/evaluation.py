@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from facade_wwr import analysis, masks, predictions
+from facade_wwr import DEFAULT_SCORE_THRESHOLD, analysis, masks, predictions
 from facade_wwr.coco import class_names, load_coco
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.predictions import Predictions
@@ -169,7 +169,7 @@ def read_prediction(path: Path, image: dict[str, Any]) -> Predictions:
 def evaluate(
     coco_path: str | Path,
     pred_dir: str | Path,
-    threshold: float = analysis.DEFAULT_SCORE_THRESHOLD,
+    threshold: float = DEFAULT_SCORE_THRESHOLD,
     iou_threshold: float = IOU_THRESHOLD,
     warnings: Warnings | None = None,
 ) -> tuple[dict[str, Any], list[Pair]]:

@@ -20,6 +20,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from facade_wwr import DEFAULT_CLASSES, masks, outline, predictions
+from facade_wwr.analysis import check_threshold
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import write_text
 from facade_wwr.via import polygon_problem, tagged_points, ticked_classes
@@ -144,6 +145,7 @@ class Options:
 
     def check(self) -> None:
         """Refuse option values that would write a file via2coco cannot read back."""
+        check_threshold(self.score_threshold)
         if self.class_attribute in (SCORE_ATTRIBUTE, TAGGED_ATTRIBUTE) or not self.class_attribute.strip():
             raise UserError(f"--class-attribute {self.class_attribute!r}: pick a name other than score and tagged_id")
         if self.class_style not in CLASS_STYLES:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facade_wwr.commands import options
 from facade_wwr.errors import UserError, Warnings
 
 
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "predictions",
-        nargs="+",
-        metavar="PRED",
-        help="per-photo prediction files (.parquet), or folders of them (every .parquet file inside)",
-    )
+    options.add_predictions(p)
     p.add_argument("--out", required=True, metavar="TABLE.parquet", help="building table to write (Parquet)")
     p.add_argument("--tagged", metavar="VIA_JSON", help="VIA file whose point regions carry a tagged_id")
     p.add_argument(
@@ -29,15 +25,13 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="all: also report points on photos with no prediction file among the inputs (default); "
         "inputs: leave those to 'merge' (for runs that see one shard of the photos)",
     )
-    p.add_argument(
-        "--score-threshold", type=float, default=0.7, help="keep instances scoring at least this (default: 0.7)"
-    )
+    options.add_score_threshold(p)
     p.add_argument("--overlays", metavar="DIR", help="draw masks, IDs and window percentages on each photo here")
     p.add_argument("--photos", metavar="DIR", help="folder of the photos (needed with --overlays)")
     p.add_argument(
         "--overlay-format", choices=("jpg", "png"), default="jpg", help="overlay image format (default: jpg)"
     )
-    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+    options.add_strict(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from facade_wwr.commands import options
 from facade_wwr.errors import Warnings
 
 
@@ -12,13 +13,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred-dir", required=True, metavar="DIR", help="folder of <photo stem>.parquet prediction files")
     p.add_argument("--out", required=True, metavar="METRICS.json", help="metrics to write")
     p.add_argument("--plot", metavar="SCATTER.png", help="scatter plot of predicted vs true window percentage")
-    p.add_argument(
-        "--score-threshold", type=float, default=0.7, help="keep instances scoring at least this (default: 0.7)"
-    )
+    options.add_score_threshold(p)
     p.add_argument(
         "--iou-threshold", type=float, default=0.5, help="mask IoU needed to match two buildings (default: 0.5)"
     )
-    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+    options.add_strict(p)
 
 
 def run(args: argparse.Namespace) -> int:

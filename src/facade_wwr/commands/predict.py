@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from facade_wwr.commands import options
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("photos", nargs="*", metavar="PHOTO", help="photos to predict")
@@ -23,7 +25,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--threads", type=int, default=2, help="background threads decoding photos (default: 2)")
-    p.add_argument("--strict", action="store_true", help="an unreadable photo is an error, not a warning")
+    options.add_strict(p, "an unreadable photo is an error, not a warning")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 

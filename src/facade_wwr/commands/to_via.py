@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from facade_wwr.commands import options
 from facade_wwr.errors import Warnings
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
-
-
-def _pixels(text: str) -> float:
-    value = float(text)
-    if not value >= 0.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a distance in pixels (>= 0)")
-    return value
-
-
 def configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "predictions",
-        nargs="+",
-        metavar="PRED",
-        help="per-photo prediction files (.parquet), or folders of them (every .parquet file inside)",
-    )
+    options.add_predictions(p)
     p.add_argument("--out", required=True, metavar="VIA_JSON", help="VIA file to write")
-    p.add_argument(
-        "--score-threshold",
-        type=_fraction,
-        default=0.5,
-        metavar="S",
-        help="keep instances scoring at least S (default: 0.5)",
-    )
+    options.add_score_threshold(p, default=0.5)
     p.add_argument(
         "--tolerance",
-        type=_pixels,
+        type=options.pixels,
         default=1.0,
         metavar="PX",
         help="simplify outlines within PX pixels; 0 keeps every corner (default: 1.0)",
     )
     p.add_argument(
         "--min-iou",
-        type=_fraction,
+        type=options.fraction,
         default=0.9,
         metavar="F",
         help="simplify a mask more finely (0.75 px, then not at all) where its simplified polygon would "
@@ -69,7 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write a VIA 2 project (Project > Load) that also defines the class, score and tagged_id attributes",
     )
-    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+    options.add_strict(p)
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from facade_wwr.commands import options
+
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", required=True, metavar="TRAIN_JSON", help="COCO file to train on (from via2coco)")
@@ -29,7 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="override any setting, e.g. --set train.base_lr=0.001 (repeatable)",
     )
     p.add_argument("--restart", action="store_true", help="ignore MODEL_DIR/last.pt and start from scratch")
-    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+    options.add_strict(p)
 
 
 def run(args: argparse.Namespace) -> int:

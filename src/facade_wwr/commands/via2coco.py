@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from facade_wwr import DEFAULT_CLASSES
+from facade_wwr.commands import options
 from facade_wwr.errors import UserError, Warnings
 
 
@@ -31,7 +32,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         help="class names in category-id order (default: window,building)",
     )
     p.add_argument("--keep-empty", action="store_true", help="keep images without annotations as negatives")
-    p.add_argument("--strict", action="store_true", help="turn every warning into an error")
+    options.add_strict(p)
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
 
 
