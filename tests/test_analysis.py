@@ -301,7 +301,7 @@ def test_overlays_need_the_photo_at_the_predicted_size(tmp_path: Path, scene: Pa
 def test_real_val_ground_truth_with_tagged_ids(real_coco: dict[str, Path], real_data: Path, tmp_path: Path) -> None:
     """Ground truth of the one annotated val photo: exact figures, checked against dense numpy."""
     from facade_wwr.coco import load_coco
-    from facade_wwr.evaluation import dense_window_percentages
+    from facade_wwr.wwr_evaluation import dense_window_percentages
 
     coco = load_coco(real_coco["val"])
     (image,) = coco["images"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facade_wwr import evaluation, masks, predictions
+from facade_wwr import masks, predictions, wwr_evaluation
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError, Warnings
 
@@ -115,16 +115,16 @@ def test_match_is_greedy_by_score_and_one_to_one() -> None:
         masks.rle(masks.encode(rect(0, 9, 0, 9)), H, W),  # IoU 1 with gt 0, but scores lower: no match left
         masks.rle(masks.encode(rect(0, 9, 23, 32)), H, W),  # IoU 70/130 with gt 1
     ]
-    found = evaluation.match(pred, gt)
+    found = wwr_evaluation.match(pred, gt)
     assert [(p, g) for p, g, _ in found] == [(0, 0), (2, 1)]
     assert [iou for _, _, iou in found] == pytest.approx([90 / 110, 70 / 130])
-    assert evaluation.match(pred, gt, iou_threshold=0.6) == [(0, 0, pytest.approx(90 / 110))]
+    assert wwr_evaluation.match(pred, gt, iou_threshold=0.6) == [(0, 0, pytest.approx(90 / 110))]
 
 
 def test_evaluate_exact_numbers(case: tuple[Path, Path]) -> None:
     coco, pred = case
     w = Warnings(quiet=True)
-    metrics, pairs = evaluation.evaluate(coco, pred, warnings=w)
+    metrics, pairs = wwr_evaluation.evaluate(coco, pred, warnings=w)
     m = metrics["model"]
     assert (m["gt_buildings"], m["pred_buildings"], m["matched"]) == (4, 5, 2)
     assert (m["recall"], m["precision"]) == (0.5, 0.4)
@@ -160,13 +160,13 @@ def test_rle_segmentations_evaluate_as_their_polygons(case: tuple[Path, Path], t
     rle_path.write_text(json.dumps(coco))
     quiet = Warnings(quiet=True)
     assert (
-        evaluation.evaluate(rle_path, pred, warnings=quiet)[0]
-        == evaluation.evaluate(coco_path, pred, warnings=quiet)[0]
+        wwr_evaluation.evaluate(rle_path, pred, warnings=quiet)[0]
+        == wwr_evaluation.evaluate(coco_path, pred, warnings=quiet)[0]
     )
     coco["annotations"][0]["segmentation"] = {"size": [1, 1]}
     rle_path.write_text(json.dumps(coco))
     with pytest.raises(UserError, match="unreadable segmentation"):
-        evaluation.evaluate(rle_path, pred, warnings=quiet)
+        wwr_evaluation.evaluate(rle_path, pred, warnings=quiet)
 
 
 def test_cli_writes_json_and_scatter(case: tuple[Path, Path], tmp_path: Path, capsys) -> None:
@@ -194,12 +194,12 @@ def test_prediction_for_the_wrong_photo_or_size_is_an_error(case: tuple[Path, Pa
     coco, pred = case
     (pred / "p2.parquet").rename(pred / "p3.parquet")
     with pytest.raises(UserError, match="predictions are for photo p2.jpg, expected p3.jpg"):
-        evaluation.evaluate(coco, pred, warnings=Warnings(quiet=True))
+        wwr_evaluation.evaluate(coco, pred, warnings=Warnings(quiet=True))
     (pred / "p3.parquet").unlink()
     table = predictions.make_table("p2.jpg", [], [], [], np.zeros((0, 4)), [], [])
     predictions.write(pred / "p2.parquet", table, "p2.jpg", W + 1, H, "test", "m")
     with pytest.raises(UserError, match="predicted on 41x30 but p2.jpg is 40x30"):
-        evaluation.evaluate(coco, pred, warnings=Warnings(quiet=True))
+        wwr_evaluation.evaluate(coco, pred, warnings=Warnings(quiet=True))
 
 
 def test_real_val_ground_truth_scores_perfectly(real_coco: dict[str, Path], tmp_path: Path) -> None:
@@ -210,7 +210,7 @@ def test_real_val_ground_truth_scores_perfectly(real_coco: dict[str, Path], tmp_
         table = predictions.from_coco(coco, image["id"], score=0.9)
         path = tmp_path / (Path(image["file_name"]).stem + ".parquet")
         predictions.write(path, table, image["file_name"], image["width"], image["height"], "ground-truth", "gt")
-    metrics, pairs = evaluation.evaluate(real_coco["val"], tmp_path)
+    metrics, pairs = wwr_evaluation.evaluate(real_coco["val"], tmp_path)
     for side in ("model", "control"):
         m = metrics[side]
         assert (m["gt_buildings"], m["matched"], m["recall"]) == (13, 13, 1.0)

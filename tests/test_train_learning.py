@@ -1,7 +1,7 @@
 """Learning is real: the small variant, trained from scratch on demo data on the CPU for a few minutes,
 reaches a val mask AP50 far above the same network untrained.
 
-The recipe is DESIGN.md's: 256 px, batch 4, AdamW 1e-3 (weight decay 0.05), 50 warm-up iterations and a
+The recipe (README, "Engines"): 256 px, batch 4, AdamW 1e-3 (weight decay 0.05), 50 warm-up iterations and a
 cosine decay over the run, gradient clipping at 10, 128 sampled anchors and ROIs per image. 100
 iterations take about 3.5 minutes on 2 quiet cores (150 iterations reached mask AP50 0.82).
 
@@ -20,10 +20,10 @@ import torch
 
 from facade_wwr import device
 from facade_wwr.analysis import analyze_files
+from facade_wwr.coco_metrics import evaluate
 from facade_wwr.demo import generate
 from facade_wwr.device import pick_device
 from facade_wwr.engines import get_engine
-from facade_wwr.evaluation_coco import evaluate
 from facade_wwr.inference import load_predictor, predict_photos, predictor_from_module
 from facade_wwr.settings import ModelSettings, TrainSettings
 from facade_wwr.training import prepare_settings, train

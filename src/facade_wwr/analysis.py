@@ -48,7 +48,7 @@ TAG_SEPARATOR = ";"
 
 
 @dataclass(frozen=True)
-class Instances:
+class KeptInstances:
     """A photo's kept buildings and windows (prediction-table rows) with their pycocotools RLE objects."""
 
     buildings: pd.DataFrame
@@ -63,7 +63,7 @@ class PhotoResult:
 
     source: Path
     pred: Predictions
-    instances: Instances
+    instances: KeptInstances
     table: pd.DataFrame
     unmatched: list[dict[str, Any]]
 
@@ -99,7 +99,7 @@ def select_instances(
     warnings: Warnings,
     building_id: int = BUILDING_ID,
     window_id: int = WINDOW_ID,
-) -> Instances:
+) -> KeptInstances:
     """Kept buildings and windows of a photo; buildings whose mask is empty are skipped with a warning.
 
     Rows stay in the file's score order, so the building at position k gets the ID ``b_k``.
@@ -123,7 +123,7 @@ def select_instances(
         nonempty = np.flatnonzero(areas > 0)
         b = b.iloc[nonempty].reset_index(drop=True)
         b_rles = [b_rles[i] for i in nonempty]
-    return Instances(b, win, b_rles, [masks.rle(c, h, w) for c in win["mask_rle"]])
+    return KeptInstances(b, win, b_rles, [masks.rle(c, h, w) for c in win["mask_rle"]])
 
 
 def window_overlap(building_rles: Sequence[dict], window_rles: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +191,7 @@ def point_row(image: str, point: TaggedPoint, reason: str) -> dict[str, Any]:
 
 
 def assign_points(
-    pred: Predictions, instances: Instances, points: Sequence[TaggedPoint], tagged_path: str, warnings: Warnings
+    pred: Predictions, instances: KeptInstances, points: Sequence[TaggedPoint], tagged_path: str, warnings: Warnings
 ) -> tuple[dict[int, list[TaggedPoint]], list[dict[str, Any]]]:
     """Tagged points per building index, and the unmatched ones (each warned about)."""
     per_building: dict[int, list[TaggedPoint]] = {}
@@ -220,7 +220,7 @@ def assign_points(
     return per_building, unmatched
 
 
-def building_table(pred: Predictions, instances: Instances, tags: dict[int, list[TaggedPoint]]) -> pd.DataFrame:
+def building_table(pred: Predictions, instances: KeptInstances, tags: dict[int, list[TaggedPoint]]) -> pd.DataFrame:
     """The contract's building rows for one photo."""
     b = instances.buildings
     n = len(b)

@@ -45,7 +45,7 @@ class Photo:
 
 
 @dataclass
-class Instances:
+class EncodedInstances:
     """One photo's instances, masks already encoded (``dense`` only when asked for)."""
 
     boxes: np.ndarray
@@ -166,15 +166,17 @@ class Predictor:
             return self.engine.predict(self.module, [p.tensor for p in photos], sizes, self.device)
 
     @torch.inference_mode()
-    def encode(self, photos: Sequence[Photo], raws: Sequence[RawDetections], dense: bool = False) -> list[Instances]:
+    def encode(
+        self, photos: Sequence[Photo], raws: Sequence[RawDetections], dense: bool = False
+    ) -> list[EncodedInstances]:
         """Masks of :meth:`detect`'s detections pasted into their photos and run-length encoded."""
         out = []
         for photo, raw in zip(photos, raws):
             rles, areas, stack = encode_instances(raw, photo.height, photo.width, self.mask_threshold, dense)
-            out.append(Instances(raw.boxes, raw.scores, raw.category_ids, rles, areas, stack))
+            out.append(EncodedInstances(raw.boxes, raw.scores, raw.category_ids, rles, areas, stack))
         return out
 
-    def predict(self, photos: Sequence[Photo], dense: bool = False) -> list[Instances]:
+    def predict(self, photos: Sequence[Photo], dense: bool = False) -> list[EncodedInstances]:
         """Instances of decoded photos, in the photos' original pixel frames."""
         return self.encode(photos, self.detect(photos), dense)
 
@@ -238,7 +240,7 @@ def output_paths(photos: Sequence[Path], out_dir: Path) -> list[Path]:
     return [out_dir / f"{p.stem}.parquet" for p in photos]
 
 
-def write_prediction(path: Path, photo: Photo, inst: Instances, classes: Sequence[str], engine: str, model: str):
+def write_prediction(path: Path, photo: Photo, inst: EncodedInstances, classes: Sequence[str], engine: str, model: str):
     table = predictions.make_table(
         photo.path.name,
         [classes[int(c)] for c in inst.category_ids],

@@ -1,4 +1,4 @@
-"""Per-image prediction files: the contract between the engines and analysis (see DESIGN.md).
+"""Per-image prediction files: the contract between the engines and analysis (see docs/design.md).
 
 ``<stem>.parquet`` holds one row per instance, sorted by score descending, masks as COCO compressed
 RLE ``counts`` of the full-image mask; key-value metadata carries ``image_width``, ``image_height``,

@@ -1,4 +1,4 @@
-"""The building table: its columns (the contract in DESIGN.md), Parquet I/O, merging and sorting.
+"""The building table: its columns (the contract in docs/design.md), Parquet I/O, merging and sorting.
 
 A building table has one row per building kept by analysis. The tutorial's eight columns come first,
 so that scripts written for its ``result.csv`` keep working; our additions follow. Each table written by

@@ -298,7 +298,7 @@ class _Run:
 
 
 def _evaluate(run: _Run, iteration: int) -> dict[str, Any] | None:
-    from facade_wwr.evaluation_coco import evaluate, format_metrics
+    from facade_wwr.coco_metrics import evaluate, format_metrics
 
     if run.val is None:
         return None

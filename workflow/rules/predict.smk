@@ -25,3 +25,26 @@ rule predict:
     shell:
         "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
         " --min-score {params.min_score} {params.npz} {input.photos:q} 2> {log}"
+
+
+rule predict_val:
+    input:
+        model=RESULTS / "model/model.pt",
+        coco=RESULTS / "coco/val.json",
+    output:
+        directory(RESULTS / "evaluation/predictions"),
+    params:
+        batch_size=config["predict"]["batch_size"],
+        min_score=config["predict"]["min_score"],
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "predict_val.log",
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=60,
+    shell:
+        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} --coco {input.coco} 2> {log}"

@@ -21,17 +21,17 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facade_wwr import evaluation
+    from facade_wwr import wwr_evaluation
     from facade_wwr.errors import UserError
     from facade_wwr.fileio import write_json
 
     if not 0.0 < args.iou_threshold <= 1.0:
         raise UserError(f"--iou-threshold {args.iou_threshold}: give a number in (0, 1]")
-    metrics, pairs = evaluation.evaluate(
+    metrics, pairs = wwr_evaluation.evaluate(
         args.coco, args.pred_dir, args.score_threshold, args.iou_threshold, Warnings(strict=args.strict)
     )
     if args.plot:
-        evaluation.plot(pairs, metrics, args.plot)
+        wwr_evaluation.plot(pairs, metrics, args.plot)
     write_json(args.out, metrics)
-    print(evaluation.format_summary(metrics))
+    print(wwr_evaluation.format_summary(metrics))
     return 0

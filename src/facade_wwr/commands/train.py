@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     overrides += [(section, key, value) for (section, key), value in named.items() if value is not None]
     model, train = load_settings(args.config, overrides)
 
-    from facade_wwr.evaluation_coco import format_metrics
+    from facade_wwr.coco_metrics import format_metrics
     from facade_wwr.training import train as run_training
 
     doc = run_training(

@@ -4,8 +4,8 @@ Architectures:
 
 * ``maskrcnn_resnet50_fpn_v2``: torchvision's improved R50-FPN Mask R-CNN, for real work (COCO weights).
 * ``maskrcnn_resnet18_fpn_small``: a ResNet-18 FPN with slim heads for CPU demos and tests, following the
-  recipe measured in DESIGN.md: 128-channel FPN, 256-wide box head, 4x128 mask head, two anchor sizes
-  per level from (8, 16) to (128, 256), 256 px input.
+  recipe measured for the demo (README, "Engines"): 128-channel FPN, 256-wide box head, 4x128 mask head,
+  two anchor sizes per level from (8, 16) to (128, 256), 256 px input.
 
 Labels: torchvision reserves 0 for the background, so a category id ``c`` of the COCO file is label
 ``c + 1`` here, and back again on output; the number of classes always comes from the COCO file.
