@@ -10,6 +10,7 @@ by another version. A file is written from an in-memory archive, so the same ten
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 from facade_wwr import __version__
 from facade_wwr.errors import UserError, first_line
 from facade_wwr.fileio import atomic_path, sha256
-from facade_wwr.settings import RESUMABLE_CHANGES, ModelSettings, TrainSettings, as_dict
+from facade_wwr.settings import RESUMABLE_CHANGES, ModelSettings, TrainSettings
 
 MODEL_FORMAT = "facade-wwr/model/1"
 LAST_FORMAT = "facade-wwr/last/1"
@@ -37,8 +38,8 @@ def header(
         "train_data": train_data,
         "architecture": model.architecture,
         "classes": list(classes),
-        "model_settings": as_dict(model),
-        "train_settings": as_dict(train),
+        "model_settings": dataclasses.asdict(model),
+        "train_settings": dataclasses.asdict(train),
     }
 
 
@@ -97,10 +98,6 @@ def read_last(path: Path) -> dict[str, Any]:
     return ckpt
 
 
-def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k not in RESUMABLE_CHANGES}
-
-
 def resume_difference(ckpt: dict[str, Any], head: dict[str, Any]) -> str | None:
     """Why a checkpoint cannot be resumed with this header (the first difference), or None if it can.
 
@@ -116,8 +113,8 @@ def resume_difference(ckpt: dict[str, Any], head: dict[str, Any]) -> str | None:
         if ckpt.get(key) != head[key]:
             return f"written for {key} {ckpt.get(key)!r}, now {head[key]!r}"
     for section in ("model_settings", "train_settings"):
-        old, new = _comparable(ckpt.get(section, {})), _comparable(head[section])
-        for key in sorted(set(old) | set(new)):
+        old, new = ckpt.get(section, {}), head[section]
+        for key in sorted((set(old) | set(new)) - RESUMABLE_CHANGES):
             if old.get(key) != new.get(key):
                 name = ("model." if section == "model_settings" else "train.") + key
                 return f"written with {name}={old.get(key)!r}, now {new.get(key)!r}"

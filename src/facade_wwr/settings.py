@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -88,7 +89,6 @@ class TrainSettings:
 
 #: settings that may change between an interrupted run and its resumption without invalidating it
 RESUMABLE_CHANGES = frozenset({"eval_period", "checkpoint_period", "log_period", "num_workers", "device"})
-CLASSES = {"model": ModelSettings, "train": TrainSettings}
 
 
 @functools.cache
@@ -101,36 +101,28 @@ def schema() -> dict[str, Any]:
 
 def finite_problem(data: Any, where: str = "") -> str | None:
     """``"KEY: VALUE is not a finite number"`` for the first NaN or infinity anywhere in ``data``, else None."""
-    for key, value in _leaves(data, where):
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"{key}: {value} is not a finite number"
+    if isinstance(data, float) and not math.isfinite(data):
+        return f"{where}: {data} is not a finite number"
+    items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list | tuple) else ()
+    for k, v in items:
+        problem = finite_problem(v, f"{where}[{k}]" if isinstance(k, int) else f"{where}.{k}" if where else str(k))
+        if problem:
+            return problem
     return None
-
-
-def _leaves(data: Any, where: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(data, Mapping):
-        for k, v in data.items():
-            yield from _leaves(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(data, list | tuple):
-        for i, v in enumerate(data):
-            yield from _leaves(v, f"{where}[{i}]")
-    else:
-        yield where, data
 
 
 def _coerced(rule: Mapping[str, Any], value: Any) -> Any:
     """Text that spells a number becomes one where the rule wants a number (YAML reads ``1e-3`` as text)."""
     kinds = rule.get("type", [])
     kinds = [kinds] if isinstance(kinds, str) else kinds
-    if isinstance(value, str) and ("number" in kinds or "integer" in kinds):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        return int(number) if "integer" in kinds and number.is_integer() else number
-    if isinstance(value, float) and "integer" in kinds and value.is_integer():
-        return int(value)
-    return value
+    if isinstance(value, str) and {"number", "integer"} & set(kinds):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    return int(value) if isinstance(value, float) and "integer" in kinds and value.is_integer() else value
+
+
+#: a jsonschema type in the words a user reads
+_TYPES = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "text"}
 
 
 def _message(error: Any, rule: Mapping[str, Any]) -> str:
@@ -138,14 +130,10 @@ def _message(error: Any, rule: Mapping[str, Any]) -> str:
     kind, bound, value = error.validator, error.validator_value, error.instance
     if kind == "type":
         kinds = [bound] if isinstance(bound, str) else bound
-        words = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "text"}
-        return f"expected {' or '.join(words.get(k, k) for k in kinds if k != 'null')}, got {value!r}"
-    if kind == "exclusiveMinimum":
-        return "must be positive" if bound == 0 else f"must be above {bound}"
-    if kind == "minimum":
-        return "must not be negative" if bound == 0 else f"must be at least {bound}"
-    if kind in ("maximum", "exclusiveMaximum"):
-        return f"must be {'at most' if kind == 'maximum' else 'below'} {bound}"
+        return f"expected {' or '.join(_TYPES[k] for k in kinds if k != 'null')}, got {value!r}"
+    if kind in ("minimum", "exclusiveMinimum"):
+        words = {(0, "minimum"): "must not be negative", (0, "exclusiveMinimum"): "must be positive"}
+        return words.get((bound, kind), f"must be {'at least' if kind == 'minimum' else 'above'} {bound}")
     if kind == "enum":
         return f"{value!r} is not one of {', '.join(map(str, bound))}"
     if kind == "pattern":
@@ -230,10 +218,6 @@ def _config_sections(config: str | Path) -> dict[str, dict[str, Any]]:
             raise UserError(f"{config}: section {name} must be a mapping")
         out[name] = part
     return out
-
-
-def as_dict(settings: Any) -> dict[str, Any]:
-    return dataclasses.asdict(settings)
 
 
 def from_dict(cls: type, values: Mapping[str, Any]) -> Any:

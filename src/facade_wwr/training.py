@@ -18,6 +18,7 @@ Files in the model folder (every one written atomically):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -42,7 +43,7 @@ from facade_wwr.fileio import atomic_path, sha256, write_json, write_text
 from facade_wwr.images import load_for_model
 from facade_wwr.inference import predictor_from_module, resolved_sizes
 from facade_wwr.progress import format_eta
-from facade_wwr.settings import ModelSettings, TrainSettings, as_dict
+from facade_wwr.settings import ModelSettings, TrainSettings
 
 WARMUP_FACTOR = 0.001
 
@@ -385,7 +386,7 @@ def _seed_everything(seed: int) -> None:
 def prepare_settings(engine: Engine, model: ModelSettings) -> ModelSettings:
     """Fill in the architecture's default input size, so that settings.json says what was used."""
     min_size, max_size = resolved_sizes(engine, model)
-    return ModelSettings(**{**as_dict(model), "min_size": min_size, "max_size": max_size})
+    return ModelSettings(**{**dataclasses.asdict(model), "min_size": min_size, "max_size": max_size})
 
 
 def _class_check(train_path: Path, val_path: Path | None) -> list[str]:

@@ -8,26 +8,24 @@ import math
 from facade_wwr import DEFAULT_SCORE_THRESHOLD
 
 
-def fraction(text: str) -> float:
-    """A number from 0 to 1 (a score, an IoU): the argparse type, so a bad one is a usage error (exit 2)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"{text} is not a number from 0 to 1")
-    return value
+def _number(ok, what: str):
+    """An argparse type: a finite number for which ``ok`` holds, else a usage error (exit 2) saying ``what``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+
+    return parse
 
 
-def pixels(text: str) -> float:
-    """A distance in pixels (>= 0)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0.0):
-        raise argparse.ArgumentTypeError(f"{text} is not a distance in pixels (>= 0)")
-    return value
+#: a score or an IoU; a distance in pixels
+fraction = _number(lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1")
+pixels = _number(lambda v: v >= 0.0, "a distance in pixels (>= 0)")
 
 
 def add_predictions(p: argparse.ArgumentParser) -> None:
