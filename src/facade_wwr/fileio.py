@@ -1,4 +1,5 @@
-"""Atomic output files: write to a temporary sibling, then rename, so no reader ever sees half a file."""
+"""Output files: written atomically (a temporary sibling, then rename, so no reader ever sees half a file), and
+never over one of the command's inputs."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from facade_wwr.errors import UserError
 
 
 @contextlib.contextmanager
@@ -73,3 +76,36 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise UserError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a UTF-8 text file") from None
+
+
+def refuse_overwrites(
+    inputs: Iterable[str | os.PathLike[str] | None],
+    outputs: Iterable[str | os.PathLike[str] | None],
+    input_folders: Iterable[tuple[str | os.PathLike[str] | None, tuple[str, ...]]] = (),
+    output_folders: Iterable[str | os.PathLike[str] | None] = (),
+) -> None:
+    """Refuse, before a command writes anything, to write over one of its inputs by any spelling of its path.
+
+    ``inputs`` are files the command reads; ``input_folders`` are ``(folder, suffixes)`` whose files with
+    those suffixes it reads (photos, prediction files); ``outputs`` are every file it writes (twins and
+    summaries included); ``output_folders`` are folders it fills with one file per photo, which must not be
+    an input folder. Paths are compared resolved (``./a``, ``a/../a`` and symlinks alike). A new file beside
+    the inputs, with a name no input has, stays allowed. None entries are ignored (an option not given).
+    """
+    read: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for folder, suffixes in input_folders:
+        if folder is not None and os.path.isdir(folder):
+            folders[os.path.realpath(folder)] = str(folder)
+            inside = (p for p in Path(folder).iterdir() if p.suffix.lower() in suffixes)
+            read.update((os.path.realpath(p), str(p)) for p in inside)
+    read.update((os.path.realpath(p), str(p)) for p in inputs if p is not None)
+    for out in outputs:
+        if out is not None and os.path.realpath(out) in read:
+            raise UserError(f"{out}: this output would write over the input {read[os.path.realpath(out)]}")
+    for folder in output_folders:
+        if folder is not None and os.path.realpath(folder) in folders:
+            raise UserError(
+                f"{folder}: this output folder is the input folder {folders[os.path.realpath(folder)]}; "
+                "choose another folder"
+            )

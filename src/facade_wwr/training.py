@@ -46,6 +46,8 @@ from facade_wwr.progress import format_eta
 from facade_wwr.settings import ModelSettings, TrainSettings
 
 WARMUP_FACTOR = 0.001
+#: what a run writes into its model folder
+OUTPUT_FILES = ("model.pt", "last.pt", "settings.json", "metrics.json", "metrics.jsonl", "loss.png")
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -42,6 +42,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".parquet":
         raise UserError(f"--out {out}: the building table is written as Parquet, give a .parquet path")
+    from facade_wwr.fileio import refuse_overwrites
+    from facade_wwr.images import IMAGE_SUFFIXES
+
+    refuse_overwrites(
+        [*args.predictions, args.tagged],
+        [out, args.unmatched or tables.unmatched_path(out)],
+        [(args.photos, IMAGE_SUFFIXES), *((p, (".parquet",)) for p in args.predictions)],
+        [args.overlays],
+    )
     warnings = Warnings(strict=args.strict)
     on_photo = None
     if args.overlays:

@@ -23,10 +23,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facade_wwr import wwr_evaluation
     from facade_wwr.errors import UserError
-    from facade_wwr.fileio import write_json
+    from facade_wwr.fileio import refuse_overwrites, write_json
 
     if not 0.0 < args.iou_threshold <= 1.0:
         raise UserError(f"--iou-threshold {args.iou_threshold}: give a number in (0, 1]")
+    refuse_overwrites([args.coco], [args.out, args.plot], [(args.pred_dir, (".parquet",))])
     metrics, pairs = wwr_evaluation.evaluate(
         args.coco, args.pred_dir, args.score_threshold, args.iou_threshold, Warnings(strict=args.strict)
     )

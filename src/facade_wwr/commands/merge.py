@@ -25,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".csv":
         raise UserError(f"--out {out}: give a .csv path (the Parquet twin is written beside it)")
+    from facade_wwr.fileio import refuse_overwrites
+
+    refuse_overwrites(args.tables, [out, tables.parquet_twin(out), args.unmatched or tables.unmatched_path(out)])
     merged = tables.merge(args.tables)
     tables.write_csv(out, merged.table)
     tables.write(tables.parquet_twin(out), merged.table, tables.TableInfo(photos=merged.photos))

@@ -50,6 +50,14 @@ def run(args: argparse.Namespace) -> int:
     if args.max_detections is not None and args.max_detections < 1:
         raise UserError(f"--max-detections {args.max_detections}: must be at least 1")
 
+    from pathlib import Path
+
+    from facade_wwr.fileio import refuse_overwrites
+    from facade_wwr.images import IMAGE_SUFFIXES
+
+    folders = {Path(p).parent for p in photos}
+    refuse_overwrites(photos, [], [(f, IMAGE_SUFFIXES) for f in folders], [args.out])
+
     from facade_wwr.device import amp_active, describe_device
     from facade_wwr.inference import load_predictor, predict_photos
 

@@ -19,6 +19,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 0:
         raise UserError(f"-n {args.n}: give a number of images >= 0")
+    from facade_wwr.coco import image_path, load_coco
+    from facade_wwr.fileio import refuse_overwrites
+    from facade_wwr.images import IMAGE_SUFFIXES
+
+    photos = [image_path(args.coco, im) for im in load_coco(args.coco)["images"]]
+    folders = {p.parent for p in photos}
+    refuse_overwrites([args.coco, *photos], [], [(f, IMAGE_SUFFIXES) for f in folders], [args.out])
     written = drawing.write_previews(args.coco, args.out, args.n, args.seed, args.format)
     print(f"{args.out}: {len(written)} preview images")
     return 0

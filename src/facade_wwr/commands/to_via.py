@@ -60,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
         class_attribute=args.class_attribute,
         class_style=args.class_style,
     )
+    from facade_wwr.fileio import refuse_overwrites
+    from facade_wwr.images import IMAGE_SUFFIXES
+
+    refuse_overwrites(
+        [*args.predictions, args.tagged],
+        [args.out],
+        [(args.photos, IMAGE_SUFFIXES), *((p, (".parquet",)) for p in args.predictions)],
+    )
     warnings = Warnings(strict=args.strict)
     summary = write_via(
         predictions.files(args.predictions, warnings),

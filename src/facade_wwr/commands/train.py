@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from facade_wwr.commands import options
 
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     }
     overrides += [(section, key, value) for (section, key), value in named.items() if value is not None]
     model, train = load_settings(args.config, overrides)
+    from facade_wwr.fileio import refuse_overwrites
+    from facade_wwr.training import OUTPUT_FILES
+
+    refuse_overwrites([args.train, args.val, *(args.config or [])], [Path(args.out) / f for f in OUTPUT_FILES])
 
     from facade_wwr.coco_metrics import format_metrics
     from facade_wwr.training import train as run_training

@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     classes = [c.strip() for c in args.classes.split(",") if c.strip()]
     if len(classes) < 1 or len(set(classes)) != len(classes):
         raise UserError(f"--classes {args.classes!r}: give distinct, comma-separated class names")
+    from facade_wwr.coco import summary_path
+    from facade_wwr.fileio import refuse_overwrites
+    from facade_wwr.images import IMAGE_SUFFIXES
+
+    refuse_overwrites(args.via, [args.out, summary_path(args.out)], [(i, IMAGE_SUFFIXES) for i in args.images])
     summary = via_to_coco(
         [Source(v, i) for v, i in zip(args.via, args.images)],
         args.out,

@@ -1,0 +1,143 @@
+"""No command writes over one of its inputs, by any spelling of the path: hand-drawn polygons and photos are
+the most expensive files in a project. Each case failed (exit 0, the input replaced) before the shared check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from facade_wwr.cli import main
+from facade_wwr.demo import generate
+from tests.helpers import coco_splits
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("clobber")
+    generate(root / "demo", train=2, val=1, photos=2, seed=5, size=96)
+    coco_splits(root / "demo", root)
+    return root
+
+
+def _bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def refused(argv: list[str], watched: Path, capsys, *names: str) -> None:
+    """``argv`` exits 1 with one line naming the input, and every file in ``watched`` is as it was."""
+    before = _bytes(watched)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("would write over the input" in err or "is the input folder" in err), err
+    assert all(name in err for name in names), err
+    assert _bytes(watched) == before
+
+
+def test_via2coco_out_onto_the_via_file(demo: Path, tmp_path: Path, capsys) -> None:
+    clob = tmp_path / "clob"
+    shutil.copytree(demo / "demo" / "train", clob)
+    via = clob / "via_region_data.json"
+    for spelling in (via, Path(os.path.relpath(via)), clob / ".." / "clob" / via.name, clob / "." / via.name):
+        argv = ["via2coco", "--via", str(via), "--images", str(clob), "--out", str(spelling), "--quiet"]
+        refused(argv, clob, capsys, "via_region_data.json")
+    link = tmp_path / "link.json"
+    link.symlink_to(via)
+    refused(["via2coco", "--via", str(via), "--images", str(clob), "--out", str(link)], clob, capsys)
+    photo = next(clob.glob("*.jpg"))  # a photo the VIA file names
+    refused(["via2coco", "--via", str(via), "--images", str(clob), "--out", str(photo)], clob, capsys, photo.name)
+    # a new file beside the inputs stays allowed
+    assert (
+        main(["via2coco", "--via", str(via), "--images", str(clob), "--out", str(clob / "coco.json"), "--quiet"]) == 0
+    )
+
+
+def test_analyze_overlays_onto_the_photos(demo: Path, tmp_path: Path, capsys) -> None:
+    photos = tmp_path / "photos"
+    shutil.copytree(demo / "demo" / "photos", photos)
+    pred = tmp_path / "pred"
+    from facade_wwr import predictions
+    from facade_wwr.coco import load_coco
+
+    coco = load_coco(demo / "val.json")
+    pred.mkdir()
+    image = coco["images"][0]
+    table = predictions.from_coco(coco, image["id"], score=0.9)
+    predictions.write(pred / "a.parquet", table, image["file_name"], image["width"], image["height"], "t", "m")
+    out = tmp_path / "t.parquet"
+    argv = ["analyze", str(pred), "--out", str(out), "--overlays", str(photos), "--photos", str(photos)]
+    refused(argv, photos, capsys, str(photos))
+    argv = [
+        "analyze",
+        str(pred),
+        "--out",
+        str(out),
+        "--overlays",
+        f"{photos}/",
+        "--photos",
+        f"./{os.path.relpath(photos)}",
+    ]
+    refused(argv, photos, capsys)
+    refused(["analyze", str(pred / "a.parquet"), "--out", str(pred / "a.parquet")], pred, capsys)
+    refused(["analyze", str(pred), "--out", str(pred / "a.parquet")], pred, capsys)  # inside an input folder
+    assert not out.exists()
+
+
+def test_preview_into_the_training_photos(demo: Path, capsys) -> None:
+    photos = demo / "demo" / "train"
+    refused(["preview", "--coco", str(demo / "train.json"), "--out", str(photos)], photos, capsys, str(photos))
+
+
+def test_merge_twin_onto_its_input(demo: Path, tmp_path: Path, capsys) -> None:
+    from facade_wwr import tables
+
+    an1 = tmp_path / "an1.parquet"
+    tables.write(an1, tables.empty(), tables.TableInfo(photos=[]))
+    refused(["merge", str(an1), "--out", str(tmp_path / "an1.csv")], tmp_path, capsys, "an1.parquet")
+    refused(["merge", str(an1), "--out", str(tmp_path / "x.csv"), "--unmatched", str(an1)], tmp_path, capsys)
+    assert main(["merge", str(an1), "--out", str(tmp_path / "all.csv")]) == 0
+
+
+def test_to_via_and_evaluate_onto_inputs(demo: Path, tmp_path: Path, capsys) -> None:
+    tagged = demo / "demo" / "photos" / "tagged.json"
+    watched = demo / "demo" / "photos"
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    argv = ["to-via", str(pred), "--out", str(tagged), "--tagged", str(tagged)]
+    refused(argv, watched, capsys, "tagged.json")
+    refused(
+        ["evaluate", "--coco", str(demo / "val.json"), "--pred-dir", str(pred), "--out", str(demo / "val.json")],
+        demo,
+        capsys,
+        "val.json",
+    )
+
+
+def test_train_into_the_folder_of_its_config(tmp_path: Path, capsys) -> None:
+    (tmp_path / "settings.json").write_text("{}")
+    argv = ["train", "--train", str(tmp_path / "t.json"), "--config", str(tmp_path / "settings.json")]
+    refused([*argv, "--out", str(tmp_path)], tmp_path, capsys, "settings.json")
+
+
+def test_predict_into_the_photo_folder(demo: Path, tmp_path: Path, capsys) -> None:
+    from tests.helpers import untrained_model
+
+    model = untrained_model(tmp_path / "model", ["window", "building"])
+    photos = demo / "demo" / "photos"
+    argv = ["predict", *map(str, sorted(photos.glob("*.jpg"))), "--model", str(model), "--out", str(photos)]
+    refused([*argv, "--device", "cpu", "--quiet"], photos, capsys, str(photos))
+
+
+def test_the_same_weights_give_the_same_model_id(tmp_path: Path) -> None:
+    """torch.save to a path records the temporary file's name in the archive: a no-op resume changed the id."""
+    import torch
+
+    from facade_wwr import checkpoints
+
+    module = torch.nn.Linear(3, 2)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        checkpoints.save_model(tmp_path / name / "model.pt", {"engine": "x"}, module, 1)
+    assert checkpoints.file_id(tmp_path / "a" / "model.pt") == checkpoints.file_id(tmp_path / "b" / "model.pt")
