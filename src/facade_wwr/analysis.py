@@ -285,13 +285,15 @@ def analyze_files(
     tagged_scope: str = "all",
     warnings: Warnings | None = None,
     on_photo: Any = None,
+    mixed_models: bool = False,
 ) -> Analysis:
     """Analyse prediction files one after another.
 
     ``tagged_scope`` "all": points on photos of the VIA file that have no prediction file among ``paths``
     are reported (warned, and in the report). "inputs": they are only recorded in the table's metadata,
     for ``merge`` to report once it has seen every shard. ``on_photo(result)`` is called after each photo
-    (overlays are drawn there) so that only one photo's data is held at a time.
+    (overlays are drawn there) so that only one photo's data is held at a time. Files of more than one
+    model are refused unless ``mixed_models``.
     """
     warnings = warnings if warnings is not None else Warnings()
     threshold = check_threshold(threshold)
@@ -300,6 +302,7 @@ def analyze_files(
     points = tagged_points(tagged, warnings=warnings) if tagged else {}
     tagged_path = str(tagged) if tagged else ""
     seen: dict[str, str] = {}
+    first_model: tuple[str, str] | None = None
     frames: list[pd.DataFrame] = []
     unmatched: list[dict[str, Any]] = []
     for path in paths:
@@ -309,6 +312,9 @@ def analyze_files(
                 f"{path}: photo {pred.image} already has a prediction file among the inputs ({seen[pred.image]})"
             )
         seen[pred.image] = str(path)
+        if not mixed_models:
+            first_model = first_model or (pred.model, str(path))
+            tables.refuse_mixed_models(first_model, pred.model, str(path))
         result = analyze_predictions(pred, path, threshold, points.get(pred.image, ()), tagged_path, warnings)
         if on_photo is not None:
             on_photo(result)

@@ -240,6 +240,25 @@ def output_paths(photos: Sequence[Path], out_dir: Path) -> list[Path]:
     return [out_dir / f"{p.stem}.parquet" for p in photos]
 
 
+def refuse_stale(out_dir: Path, targets: Sequence[Path], model_id: str) -> None:
+    """Refuse an output folder holding prediction files this run would not write (a photo no longer asked
+    for) or that another model made: analysed with the rest, they would mix in silence. Nothing is deleted."""
+    if not out_dir.is_dir():
+        return
+    ours = {t.name for t in targets} | {t.with_suffix(".npz").name for t in targets}
+    for path in sorted(out_dir.iterdir()):
+        if path.name.startswith(".") or path.suffix not in (".parquet", ".npz"):
+            continue
+        if path.name not in ours:
+            raise UserError(f"{path}: not a photo of this run; predict into an empty folder, or move the file away")
+        made_by = predictions.model_of(path) if path.suffix == ".parquet" else model_id
+        if made_by != model_id:
+            raise UserError(
+                f"{path}: made by model {made_by}, this run predicts with {model_id}; predict into an empty "
+                "folder, or move the file away"
+            )
+
+
 def write_prediction(path: Path, photo: Photo, inst: EncodedInstances, classes: Sequence[str], engine: str, model: str):
     table = predictions.make_table(
         photo.path.name,
@@ -276,6 +295,7 @@ def predict_photos(
     paths = [Path(p) for p in photos]
     out_dir = Path(out_dir)
     targets = dict(zip(paths, output_paths(paths, out_dir)))
+    refuse_stale(out_dir, list(targets.values()), predictor.model_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, instances, skipped = 0, 0, []
     start = time.perf_counter()

@@ -140,6 +140,15 @@ def files(arguments: list[str], warnings: Warnings) -> list[Path]:
     return found
 
 
+def model_of(path: str | Path) -> str:
+    """The ``model`` metadata of a prediction file, read from its footer alone (``?`` where it has none)."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError):
+        return "?"
+    return meta.get(b"model", b"?").decode()
+
+
 def read(path: str | Path) -> Predictions:
     """Read a prediction file, checking its columns and metadata; a bad file is a one-line UserError."""
     try:

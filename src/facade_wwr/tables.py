@@ -192,12 +192,23 @@ class Merged:
     tagged: bool
 
 
-def merge(paths: Sequence[str | Path]) -> Merged:
+def refuse_mixed_models(first: tuple[str, str], model: str, source: str) -> None:
+    """One model's results at a time: ``model`` (of ``source``) must be ``first`` = (model, its source)."""
+    if model != first[0]:
+        raise UserError(
+            f"{source}: made by model {model}, but {first[1]} by model {first[0]}; "
+            "use one model's predictions (or --mixed-models to combine them on purpose)"
+        )
+
+
+def merge(paths: Sequence[str | Path], mixed_models: bool = False) -> Merged:
     """Concatenate building tables, sorted; combine their unmatched points.
 
-    A photo analysed by two tables is an error (its rows would be counted twice). Points on photos a
-    table did not analyse are reported as ``no prediction file`` only when no table analysed the photo.
+    A photo analysed by two tables is an error (its rows would be counted twice), and so are tables of
+    more than one model unless ``mixed_models``. Points on photos a table did not analyse are reported as
+    ``no prediction file`` only when no table analysed the photo.
     """
+    first_model: tuple[str, str] | None = None
     frames: list[pd.DataFrame] = []
     owner: dict[str, str] = {}
     unmatched: list[dict[str, Any]] = []
@@ -209,6 +220,9 @@ def merge(paths: Sequence[str | Path]) -> Merged:
             if photo in owner:
                 raise UserError(f"{path}: photo {photo} was already analysed in {owner[photo]}")
             owner[photo] = str(path)
+        for model in [] if mixed_models else sorted(set(df["model"].astype(str))):
+            first_model = first_model or (model, str(path))
+            refuse_mixed_models(first_model, model, str(path))
         frames.append(df)
         unmatched.extend(info.unmatched)
         for row in info.elsewhere:

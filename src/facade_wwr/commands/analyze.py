@@ -31,6 +31,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overlay-format", choices=("jpg", "png"), default="jpg", help="overlay image format (default: jpg)"
     )
+    options.add_mixed_models(p)
     options.add_strict(p)
 
 
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.score_threshold,
         tagged=args.tagged,
         tagged_scope=args.tagged_scope,
+        mixed_models=args.mixed_models,
         warnings=warnings,
         on_photo=on_photo,
     )

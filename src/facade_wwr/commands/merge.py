@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facade_wwr.commands import options
 from facade_wwr.errors import UserError, Warnings
 
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("tables", nargs="*", metavar="TABLE.parquet", help="building tables written by 'analyze'")
     p.add_argument("--out", required=True, metavar="CSV", help="merged CSV; the Parquet twin goes beside it")
+    options.add_mixed_models(p)
     p.add_argument(
         "--unmatched",
         metavar="CSV",
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from facade_wwr.fileio import refuse_overwrites
 
     refuse_overwrites(args.tables, [out, tables.parquet_twin(out), args.unmatched or tables.unmatched_path(out)])
-    merged = tables.merge(args.tables)
+    merged = tables.merge(args.tables, mixed_models=args.mixed_models)
     tables.write_csv(out, merged.table)
     tables.write(tables.parquet_twin(out), merged.table, tables.TableInfo(photos=merged.photos))
     summary = f"{out}: {len(merged.table)} buildings on {len(merged.photos)} photos"

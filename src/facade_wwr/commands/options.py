@@ -48,5 +48,13 @@ def add_score_threshold(p: argparse.ArgumentParser, default: float = DEFAULT_SCO
     )
 
 
+def add_mixed_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--mixed-models",
+        action="store_true",
+        help="combine results of more than one model (refused by default: stale files mix in silence)",
+    )
+
+
 def add_strict(p: argparse.ArgumentParser, what: str = "turn every warning into an error") -> None:
     p.add_argument("--strict", action="store_true", help=what)

@@ -141,3 +141,65 @@ def test_the_same_weights_give_the_same_model_id(tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         checkpoints.save_model(tmp_path / name / "model.pt", {"engine": "x"}, module, 1)
     assert checkpoints.file_id(tmp_path / "a" / "model.pt") == checkpoints.file_id(tmp_path / "b" / "model.pt")
+
+
+# ---------------------------------------------------------------------------------------------- stale files
+
+
+def _prediction(folder: Path, demo: Path, model: str, split: str = "val") -> Path:
+    from facade_wwr import predictions
+    from facade_wwr.coco import load_coco
+
+    coco = load_coco(demo / f"{split}.json")
+    image = coco["images"][0]
+    table = predictions.from_coco(coco, image["id"], score=0.9)
+    path = folder / f"{Path(image['file_name']).stem}.parquet"
+    folder.mkdir(exist_ok=True)
+    predictions.write(path, table, image["file_name"], image["width"], image["height"], "torchvision", model)
+    return path
+
+
+def test_predict_refuses_files_it_would_not_write(demo: Path, tmp_path: Path, capsys) -> None:
+    from tests.helpers import untrained_model
+
+    model = untrained_model(tmp_path / "model", ["window", "building"])
+    photos = sorted((demo / "demo" / "photos").glob("*.jpg"))
+    out = tmp_path / "pred"
+    argv = ["predict", *map(str, photos), "--model", str(model), "--out", str(out), "--device", "cpu", "--quiet"]
+    stale = _prediction(out, demo, "0123456789ab")  # a val photo's file: not a photo of this run
+    assert main(argv) == 1
+    assert f"{stale}: not a photo of this run" in capsys.readouterr().err
+    stale.unlink()
+    assert main(argv) == 0  # into its own earlier output: allowed, the same model
+    capsys.readouterr()
+    first = out / f"{photos[0].stem}.parquet"
+    from facade_wwr import predictions
+
+    table = predictions.read(first)
+    predictions.write(first, table.table, table.image, table.width, table.height, "torchvision", "another00000")
+    assert main(argv) == 1
+    assert "made by model another00000" in capsys.readouterr().err
+    assert predictions.read(first).model == "another00000"  # never deleted nor rewritten
+
+
+def test_analyze_and_merge_refuse_two_models(demo: Path, tmp_path: Path, capsys) -> None:
+    pred, other = tmp_path / "pred", tmp_path / "other"
+    _prediction(pred, demo, "aaaaaaaaaaaa", "val")
+    _prediction(other, demo, "bbbbbbbbbbbb", "train")
+    table = tmp_path / "t.parquet"
+    assert main(["analyze", str(pred), str(other), "--out", str(table)]) == 1
+    err = capsys.readouterr().err
+    assert "made by model bbbbbbbbbbbb" in err and "--mixed-models" in err and not table.exists()
+    assert main(["analyze", str(pred), str(other), "--out", str(table), "--mixed-models"]) == 0
+    assert main(["analyze", str(pred), "--out", str(tmp_path / "a.parquet")]) == 0
+    assert main(["analyze", str(other), "--out", str(tmp_path / "b.parquet")]) == 0
+    capsys.readouterr()
+    merged = tmp_path / "all.csv"
+    assert main(["merge", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--out", str(merged)]) == 1
+    assert "made by model bbbbbbbbbbbb" in capsys.readouterr().err and not merged.exists()
+    assert (
+        main(
+            ["merge", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet"), "--out", str(merged), "--mixed-models"]
+        )
+        == 0
+    )
