@@ -169,6 +169,8 @@ def test_predict_refuses_files_it_would_not_write(demo: Path, tmp_path: Path, ca
     stale = _prediction(out, demo, "0123456789ab")  # a val photo's file: not a photo of this run
     assert main(argv) == 1
     assert f"{stale}: not a photo of this run" in capsys.readouterr().err
+    assert main([*argv, "--add"]) == 1  # --add takes other photos' files of this model only
+    assert "made by model 0123456789ab" in capsys.readouterr().err
     stale.unlink()
     assert main(argv) == 0  # into its own earlier output: allowed, the same model
     capsys.readouterr()

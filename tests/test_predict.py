@@ -97,7 +97,7 @@ def test_batched_equals_one_at_a_time(setup: dict, tmp_path: Path) -> None:
     photos = setup["demo"]
     predict_photos(predictor, photos, tmp_path / "batched", batch_size=2, progress=False)
     for p in photos:
-        predict_photos(predictor, [p], tmp_path / "single", batch_size=1, progress=False)
+        predict_photos(predictor, [p], tmp_path / "single", batch_size=1, progress=False, add=True)
     for p in photos:
         a = predictions.read(tmp_path / "batched" / f"{p.stem}.parquet").table
         b = predictions.read(tmp_path / "single" / f"{p.stem}.parquet").table

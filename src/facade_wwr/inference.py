@@ -240,17 +240,20 @@ def output_paths(photos: Sequence[Path], out_dir: Path) -> list[Path]:
     return [out_dir / f"{p.stem}.parquet" for p in photos]
 
 
-def refuse_stale(out_dir: Path, targets: Sequence[Path], model_id: str) -> None:
+def refuse_stale(out_dir: Path, targets: Sequence[Path], model_id: str, add: bool = False) -> None:
     """Refuse an output folder holding prediction files this run would not write (a photo no longer asked
-    for) or that another model made: analysed with the rest, they would mix in silence. Nothing is deleted."""
+    for; allowed with ``add``) or that another model made: analysed with the rest, they would mix in silence.
+    Nothing is deleted."""
     if not out_dir.is_dir():
         return
     ours = {t.name for t in targets} | {t.with_suffix(".npz").name for t in targets}
     for path in sorted(out_dir.iterdir()):
         if path.name.startswith(".") or path.suffix not in (".parquet", ".npz"):
             continue
-        if path.name not in ours:
-            raise UserError(f"{path}: not a photo of this run; predict into an empty folder, or move the file away")
+        if path.name not in ours and not add:
+            raise UserError(
+                f"{path}: not a photo of this run; predict into an empty folder, move the file away, or --add"
+            )
         made_by = predictions.model_of(path) if path.suffix == ".parquet" else model_id
         if made_by != model_id:
             raise UserError(
@@ -285,17 +288,19 @@ def predict_photos(
     warnings: Warnings | None = None,
     threads: int = 2,
     progress: bool = True,
+    add: bool = False,
 ) -> dict[str, Any]:
     """Predict every photo into ``out_dir``; an unreadable photo is warned about, skipped and written nothing.
 
     A writer thread encodes and writes each batch while the network runs the next one: on a GPU the CPU's
-    mask encoding and the network's pass overlap instead of taking turns.
+    mask encoding and the network's pass overlap instead of taking turns. ``out_dir`` may hold this
+    model's files of other photos only with ``add`` (:func:`refuse_stale`).
     """
     warnings = warnings if warnings is not None else Warnings()
     paths = [Path(p) for p in photos]
     out_dir = Path(out_dir)
     targets = dict(zip(paths, output_paths(paths, out_dir)))
-    refuse_stale(out_dir, list(targets.values()), predictor.model_id)
+    refuse_stale(out_dir, list(targets.values()), predictor.model_id, add)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, instances, skipped = 0, 0, []
     start = time.perf_counter()

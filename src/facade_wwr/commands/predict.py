@@ -25,6 +25,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--threads", type=int, default=2, help="background threads decoding photos (default: 2)")
+    p.add_argument(
+        "--add",
+        action="store_true",
+        help="add to a folder that holds this model's prediction files of other photos (refused otherwise)",
+    )
     options.add_strict(p, "an unreadable photo is an error, not a warning")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         warnings=Warnings(strict=args.strict),
         threads=max(1, args.threads),
         progress=not args.quiet,
+        add=args.add,
     )
     skipped = f", {len(summary['skipped'])} unreadable photos skipped" if summary["skipped"] else ""
     precision = ", mixed precision" if amp_active(predictor.device, predictor.amp) else ""
