@@ -205,3 +205,65 @@ def test_analyze_and_merge_refuse_two_models(demo: Path, tmp_path: Path, capsys)
         )
         == 0
     )
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+def test_a_pickled_or_broken_checkpoint_is_named_without_advice_to_unpickle(tmp_path: Path, capsys) -> None:
+    import torch
+
+    photo = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.new("RGB", (40, 30)).save(photo)
+    cases = {
+        "pickled": ("it holds pickled Python objects", lambda p: torch.save(torch.nn.Linear(2, 2), p)),
+        "junk": ("not a PyTorch file", lambda p: p.write_bytes(os.urandom(300))),
+        "torn": ("a damaged PyTorch file", lambda p: p.write_bytes(_torn_checkpoint())),
+    }
+    for name, (message, make) in cases.items():
+        (tmp_path / name).mkdir()
+        make(tmp_path / name / "model.pt")
+        assert main(["predict", str(photo), "--model", str(tmp_path / name), "--out", str(tmp_path / "p")]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "weights_only" not in err and err.count("\n") == 1, err
+
+
+def _torn_checkpoint() -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"a": torch.zeros(100)}, buffer)
+    return buffer.getvalue()[:300]
+
+
+def test_a_full_disk_or_read_only_folder_names_the_output(demo: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    import errno
+    import tempfile
+
+    import pyarrow.parquet as pq
+
+    an1 = tmp_path / "an1.parquet"
+    from facade_wwr import tables
+
+    tables.write(an1, tables.empty(), tables.TableInfo(photos=[]))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    assert main(["merge", str(an1), "--out", str(tmp_path / "all.csv")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'all'}" in err and "No space left on device" in err and ".tmp" not in err, err
+    monkeypatch.undo()
+
+    def read_only(*args, dir=None, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", f"{dir}/.all.x1y2.tmp.csv")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    assert main(["merge", str(an1), "--out", str(tmp_path / "all.csv")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'all.csv'}: Permission denied" in err and ".tmp" not in err, err

@@ -171,7 +171,7 @@ def test_strict_and_input_errors(setup: dict, tmp_path: Path, capsys: pytest.Cap
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "model.pt").write_bytes(b"junk")
     assert main(["predict", "--model", str(tmp_path / "junk"), "--out", str(tmp_path / "p"), str(twins / "a.png")]) == 1
-    assert "not a readable facade-wwr checkpoint" in capsys.readouterr().err
+    assert "model.pt: not a PyTorch file; train one with" in capsys.readouterr().err
     assert main(model + ["--photos-from", str(tmp_path / "nope.txt")]) == 1
     assert "nope.txt: photo list not found" in capsys.readouterr().err
     assert main(model + ["--device", "gpu", str(twins / "a.png")]) == 1

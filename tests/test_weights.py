@@ -159,7 +159,7 @@ def test_load_state_dict_formats(tmp_path: Path) -> None:
     plain, _ = _checkpoint(tmp_path)
     assert set(weights.load_state_dict(plain)) == {"a.weight", "a.bias"}
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="junk.pth: not a loadable PyTorch weights file"):
+    with pytest.raises(UserError, match="junk.pth: not a PyTorch file; expected a state dict"):
         weights.load_state_dict(tmp_path / "junk.pth")
     with pytest.raises(UserError, match="weights file not found"):
         weights.load_state_dict(tmp_path / "missing.pth")

@@ -117,6 +117,32 @@ def test_incremental_reruns(complete_run: Path) -> None:
     assert jobs_run(snakemake(run, "--cores", "2")) == {}
 
 
+def respelled(value, key=""):
+    """The same config in other words: every mapping's keys in reverse order, every path as ./PATH/."""
+    if isinstance(value, dict):
+        return {k: respelled(value[k], k) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [respelled(v, key) for v in value]
+    if key in ("via", "images", "tagged", "weights_dir") and isinstance(value, str):
+        return f"./{value}/" if key != "via" else f"./{value}"
+    return value
+
+
+@pytest.mark.slow
+def test_a_config_that_means_the_same_plans_nothing(complete_run: Path) -> None:
+    """Reordered mappings and respelled paths (the same values) rerun nothing: no demo, COCO or training."""
+    config_path = complete_run / "config" / "config.yaml"
+    original = config_path.read_text()
+    try:
+        config = respelled(yaml.safe_load(original))
+        assert config != yaml.safe_load(original) and list(config["demo"]) != list(yaml.safe_load(original)["demo"])
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        proc = snakemake(complete_run, "-n", "--cores", "2")
+        assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    finally:
+        config_path.write_text(original)
+
+
 @pytest.mark.slow
 def test_runtime_settings_annotated_photos_and_an_unreadable_shard(complete_run: Path, tmp_path: Path) -> None:
     run = complete_run

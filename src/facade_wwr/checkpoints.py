@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from facade_wwr import __version__
-from facade_wwr.errors import UserError, first_line
+from facade_wwr.errors import UserError
 from facade_wwr.fileio import atomic_path, sha256
 from facade_wwr.settings import RESUMABLE_CHANGES, ModelSettings, TrainSettings
 
@@ -75,16 +75,25 @@ def model_file(path: str | Path) -> Path:
     return path
 
 
-def _load(path: Path, what: str, fix: str) -> Any:
+def torch_load(path: str | Path, fix: str) -> Any:
+    """``torch.load(weights_only=True)``; a failure is one line saying what the file is, then ``fix`` (never
+    torch's own advice, which is to unpickle the file)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated, pickled code, or not a torch file at all
-        raise UserError(f"{path}: not a readable facade-wwr {what} ({first_line(e)}); {fix}") from None
+    except Exception as e:  # pickled objects, a damaged archive, or no torch file at all
+        text = str(e)
+        if "can still be loaded" in text or "safe_globals" in text:
+            why = "it holds pickled Python objects (a model saved whole?), which facade-wwr never loads"
+        elif "zip archive" in text:
+            why = "a damaged PyTorch file (incomplete zip archive)"
+        else:
+            why = "not a PyTorch file"
+        raise UserError(f"{path}: {why}; {fix}") from None
 
 
 def read_model(path: Path) -> dict[str, Any]:
     """A ``model.pt``; anything else is a one-line UserError."""
-    ckpt = _load(path, "checkpoint", "train one with `facade-wwr train`")
+    ckpt = torch_load(path, "train one with `facade-wwr train`")
     if not isinstance(ckpt, dict) or "model" not in ckpt or "engine" not in ckpt or "classes" not in ckpt:
         raise UserError(f"{path}: not a facade-wwr model checkpoint (train one with `facade-wwr train`)")
     return ckpt
@@ -92,7 +101,7 @@ def read_model(path: Path) -> dict[str, Any]:
 
 def read_last(path: Path) -> dict[str, Any]:
     """A ``last.pt``; anything else is a one-line UserError."""
-    ckpt = _load(path, "training checkpoint", "rerun with --restart")
+    ckpt = torch_load(path, "rerun with --restart")
     if not isinstance(ckpt, dict) or ckpt.get("format") != LAST_FORMAT:
         raise UserError(f"{path}: not a facade-wwr training checkpoint; rerun with --restart")
     return ckpt

@@ -24,13 +24,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    except OSError as e:  # a read-only folder: name the file the user asked for, not the temporary one
+        raise OSError(e.errno, e.strerror, str(target)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs should be as readable as any other file
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as e:
+        if e.filename not in (None, tmp_name, str(tmp)):
+            raise  # about another file (an input, say): as it is
+        raise OSError(e.errno, e.strerror, str(target)) from None  # a full disk names no file at all
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

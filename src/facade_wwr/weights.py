@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facade_wwr.errors import UserError, first_line
+from facade_wwr.errors import UserError
 from facade_wwr.fileio import atomic_path, sha256, write_text
 
 KINDS = ("coco", "imagenet")
@@ -223,15 +223,14 @@ def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:
     refused here and read only by the detectron2 engine, through detectron2's own checkpointer."""
     import torch
 
+    from facade_wwr.checkpoints import torch_load
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: weights file not found")
     if path.suffix == ".pkl":  # a pickle: facade-wwr never unpickles; detectron2's checkpointer reads these
         raise UserError(f"{path}: a detectron2 model-zoo .pkl file; only model.engine: detectron2 can start from it")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises a variety of errors for foreign or corrupt files
-        raise UserError(f"{path}: not a loadable PyTorch weights file ({first_line(e)})") from None
+    data = torch_load(path, "expected a state dict of weights")
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         data = data["model"]
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):

@@ -1,5 +1,6 @@
 # Config validation, input functions and wildcard constraints shared by every stage.
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -24,6 +25,25 @@ for _section in SECTIONS:
 if finite_problem(config):
     raise WorkflowError(f"config: {finite_problem(config)}")
 validate(config, schema="../schemas/config.schema.yaml")
+
+# Spellings that mean the same plan the same jobs: every mapping sorted by key (Snakemake compares dict params
+# in order) and every path normalised (`./data/` is `data`), once, here; lists keep their order (the order of
+# data.classes is the category ids).
+PATH_KEYS = {"data.train.via", "data.train.images", "data.val.via", "data.val.images", "predict.images"}
+PATH_KEYS |= {"predict.tagged", "model.weights", "model.weights_dir"}
+
+
+def normalised(value, key=""):
+    if isinstance(value, dict):
+        return {k: normalised(value[k], f"{key}.{k}" if key else k) for k in sorted(value)}
+    if isinstance(value, list):
+        return [normalised(v, key) for v in value]
+    return os.path.normpath(value) if key in PATH_KEYS and isinstance(value, str) else value
+
+
+_normalised = normalised(config)
+config.clear()
+config.update(_normalised)
 
 # Analysis reads category ids: window 0, building 1 (the prediction-file contract), whatever the names.
 for name, index in (("window", 0), ("building", 1)):
