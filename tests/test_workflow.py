@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import yaml
 from PIL import Image
 
 from facade_wwr.cli import main
+from facade_wwr.demo import generate
 from tests.helpers import copy_workflow, jobs_run, snakemake, tiny_config
 
 
@@ -141,6 +143,45 @@ def test_a_config_that_means_the_same_plans_nothing(complete_run: Path) -> None:
         assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     finally:
         config_path.write_text(original)
+
+
+def test_odd_photo_folders_are_told_before_any_job(tmp_path: Path) -> None:
+    """An empty predict.images warns (an error under data.strict), and preannotate says why it cannot run;
+    a.jpg beside a.png is refused whatever their shards; links to photos elsewhere are named."""
+    generate(tmp_path / "demo", train=2, val=1, photos=2, seed=2, size=96)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
+        config["data"][split]["images"] = str(tmp_path / "demo" / split)
+    config["predict"].update(images=str(photos), tagged=None)
+    wf = copy_workflow(tmp_path / "wf", config)
+    out = snakemake(wf, "-n", "--cores", "1")
+    assert f"facade-wwr: warning: predict.images: {photos} holds no photos" in out.stderr
+    proc = snakemake(wf, "-n", "--cores", "1", "preannotate", check=False)
+    assert proc.returncode != 0 and "preannotate: predict.images" in proc.stdout + proc.stderr
+    assert "usage:" not in proc.stdout + proc.stderr
+    config["data"]["strict"] = True
+    copy_workflow(wf, config)
+    proc = snakemake(wf, "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0 and "holds no photos" in proc.stdout + proc.stderr
+
+    config["data"]["strict"] = False
+    copy_workflow(wf, config)
+    source = sorted((tmp_path / "demo" / "photos").glob("*.jpg"))
+    shutil.copy(source[0], photos / "a.jpg")
+    (photos / "b.jpg").symlink_to(source[1])
+    out = snakemake(wf, "-n", "--cores", "1")
+    assert "1 photos are links to files outside" in out.stderr and "b.jpg ->" in out.stderr
+    Image.open(source[0]).save(photos / "a.png")
+    proc = snakemake(wf, "-n", "--cores", "1", check=False)
+    assert (
+        proc.returncode != 0
+        and "a.png and" in proc.stdout + proc.stderr
+        and "would both write a.parquet" in (proc.stdout + proc.stderr)
+    )
 
 
 @pytest.mark.slow

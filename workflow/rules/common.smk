@@ -139,10 +139,37 @@ def shards():
         raise WorkflowError(f"predict.images: {folder} is not a folder of photos")
     key = (str(folder), folder.stat().st_mtime_ns)
     if key not in _shards_cache:
-        names = [p.name for p in list_images(folder)]
+        photos = list_images(folder)
+        check_photo_folder(folder, photos)
+        names = [p.name for p in photos]
         _shards_cache.clear()
         _shards_cache[key] = assign(names, config["predict"]["shard_size"])
     return _shards_cache[key]
+
+
+def check_photo_folder(folder, photos):
+    """Before any job: two photos that would write one prediction file are refused (whatever their shards); an
+    empty folder is a warning (an error under data.strict); links to photos outside the folder are named."""
+    stems = {}
+    for photo in photos:
+        if photo.stem in stems:
+            raise WorkflowError(
+                f"predict.images: {photo} and {stems[photo.stem]} would both write {photo.stem}.parquet: rename one"
+            )
+        stems[photo.stem] = photo
+    if not photos:
+        message = f"predict.images: {folder} holds no photos, so the building table will be empty"
+        if config["data"]["strict"]:
+            raise WorkflowError(message)
+        print(f"facade-wwr: warning: {message}", file=sys.stderr)
+    inside = folder.resolve()
+    links = [p for p in photos if p.is_symlink() and not p.resolve().is_relative_to(inside)]
+    if links:
+        print(
+            f"facade-wwr: note: predict.images: {len(links)} photos are links to files outside {folder}, read "
+            f"where they point (e.g. {links[0].name} -> {links[0].resolve()})",
+            file=sys.stderr,
+        )
 
 
 def shard_photos(wildcards):
@@ -201,6 +228,12 @@ def train_sections():
 def train_runtime_sections():
     """The train settings of TRAIN_RUNTIME_KEYS (model/train-runtime.yaml)."""
     return {"train": {k: v for k, v in sorted(config["train"].items()) if k in TRAIN_RUNTIME_KEYS}}
+
+
+def preannotate_inputs(wildcards):
+    if not shards():
+        raise WorkflowError(f"preannotate: predict.images {config['predict']['images']} holds no photos to pre-annotate")
+    return expand(RESULTS / "predictions/{shard}", shard=shards())
 
 
 def tagged_input(wildcards):

@@ -4,7 +4,7 @@
 
 rule preannotate:
     input:
-        predictions=lambda wildcards: expand(RESULTS / "predictions/{shard}", shard=shards()),
+        predictions=preannotate_inputs,
         tagged=tagged_input,
     output:
         PREANNOTATIONS,
