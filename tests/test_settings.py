@@ -45,6 +45,11 @@ def test_workflow_refuses_the_same(tmp_path: Path) -> None:
         wf = copy_workflow(tmp_path / f"{section}-{key}-{value}", config)
         proc = snakemake(wf, "-n", "--cores", "1", check=False)
         assert proc.returncode != 0 and message in proc.stdout + proc.stderr, (section, key, value)
+    for section, key in (("predict", "min_score"), ("analysis", "score_threshold"), ("preannotate", "tolerance")):
+        config = default_config()
+        config[section][key] = float("nan")
+        proc = snakemake(copy_workflow(tmp_path / f"{section}-{key}", config), "-n", "--cores", "1", check=False)
+        assert proc.returncode != 0 and f"config: {section}.{key}: nan is not a finite number" in proc.stdout
 
 
 def test_numbers_spelt_as_text_are_numbers() -> None:
