@@ -61,11 +61,13 @@ def sha256(path: str | os.PathLike[str]) -> str:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, turning a missing file or a syntax error into a one-line :class:`UserError`."""
+    """Read a JSON file, turning a missing file or a syntax error into a one-line :class:`UserError`.
+
+    A UTF-8 byte-order mark (editors write one; VIA and json.dump never do) is skipped."""
     from facade_wwr.errors import UserError
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             return json.load(f)
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None

@@ -456,9 +456,10 @@ def predict_photos(
 
 
 def read_photo_list(path: str | Path) -> list[str]:
-    """One photo path per line; blank lines and lines starting with ``#`` are ignored."""
+    """One photo path per line; blank lines and lines starting with ``#`` are ignored, and so is a UTF-8
+    byte-order mark (editors write one; it is no part of the first photo's name)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: photo list not found") from None
     except UnicodeDecodeError:
