@@ -192,3 +192,29 @@ def test_analyze_and_to_via_refuse_a_nan_score(tmp_path: Path, capsys: pytest.Ca
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"{path}: row 0: score nan is not a number in [0, 1]" in err
     assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "v.json").exists()
+
+
+def test_a_photo_given_twice_is_predicted_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`predict a.jpg a.jpg` said "a.jpg and a.jpg would both write": the same photo (its folder resolved) is
+    read once. Two names of one file (a link) stay two photos; two photos with one stem stay an error."""
+    from PIL import Image
+
+    from tests.test_engine_fixtures import untrained_model
+
+    model = untrained_model(tmp_path / "model", ["window", "building"])
+    photos, out = tmp_path / "photos", tmp_path / "pred"
+    (photos / "sub").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg", "sub/a.jpg"):
+        Image.new("RGB", (W, H), (90, 90, 90)).save(photos / name)
+    (photos / "link.jpg").symlink_to(photos / "a.jpg")
+    (photos / "list.txt").write_text(f"{photos / 'a.jpg'}\nsub/../b.jpg\n")
+    monkeypatch.chdir(photos)
+    args = ["predict", "--model", str(model), "--out", str(out), "--quiet", "--max-detections", "5"]
+    assert main([*args, "a.jpg", "a.jpg", "./a.jpg", "b.jpg", "link.jpg", "--photos-from", "list.txt"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.parquet", "b.parquet", "link.parquet"]
+    captured = capsys.readouterr()
+    assert f"{out}: 3 prediction files" in captured.out and captured.err == ""
+    assert main([*args, "a.jpg", "sub/a.jpg"]) == 1
+    assert f"sub/a.jpg and a.jpg would both write {out / 'a.parquet'}: rename one" in capsys.readouterr().err
