@@ -71,12 +71,27 @@ def sha256(path: str | os.PathLike[str]) -> str:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, turning a missing file or a syntax error into a one-line :class:`UserError`."""
+    """Read a JSON file, turning a missing file or a syntax error into a one-line :class:`UserError`.
+
+    A UTF-8 byte-order mark (editors write one; VIA and json.dump never do) is skipped. A key twice in one
+    object (json.load would silently keep the last: a photo's regions, a region's shape) is an error."""
     from facade_wwr.errors import UserError
 
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    raise UserError(
+                        f"{path}: key {key!r} appears twice in one JSON object (a JSON reader keeps only the last)"
+                    )
+                seen.add(key)
+        return obj
+
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        with open(path, encoding="utf-8-sig") as f:
+            return json.load(f, object_pairs_hook=unique_keys)
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
     except json.JSONDecodeError as e:

@@ -230,6 +230,23 @@ def load_predictor(
 # ---------------------------------------------------------------------------------------------- files
 
 
+def distinct_photos(photos: Sequence[str | Path]) -> list[Path]:
+    """The photos in their order, each once: one given twice (``a.jpg a.jpg``, ``a.jpg ./a.jpg``, in
+    ``--photos-from`` and as an argument) is predicted once. Paths are compared with their folder resolved
+    and their file name as given, so two names of one file (links, as in git-annex) stay two photos."""
+    folders: dict[Path, Path] = {}
+    seen: set[tuple[Path, str]] = set()
+    distinct = []
+    for p in map(Path, photos):
+        if p.parent not in folders:
+            folders[p.parent] = p.parent.resolve()
+        key = (folders[p.parent], p.name)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(p)
+    return distinct
+
+
 def output_paths(photos: Sequence[Path], out_dir: Path) -> list[Path]:
     """``<out>/<stem>.parquet`` per photo; two photos with one stem would overwrite each other: refused."""
     seen: dict[str, Path] = {}
@@ -290,14 +307,15 @@ def predict_photos(
     progress: bool = True,
     add: bool = False,
 ) -> dict[str, Any]:
-    """Predict every photo into ``out_dir``; an unreadable photo is warned about, skipped and written nothing.
+    """Predict every photo (each once: see :func:`distinct_photos`) into ``out_dir``; an unreadable photo is
+    warned about, skipped and written nothing.
 
     A writer thread encodes and writes each batch while the network runs the next one: on a GPU the CPU's
     mask encoding and the network's pass overlap instead of taking turns. ``out_dir`` may hold this
     model's files of other photos only with ``add`` (:func:`refuse_stale`).
     """
     warnings = warnings if warnings is not None else Warnings()
-    paths = [Path(p) for p in photos]
+    paths = distinct_photos(photos)
     out_dir = Path(out_dir)
     targets = dict(zip(paths, output_paths(paths, out_dir)))
     refuse_stale(out_dir, list(targets.values()), predictor.model_id, add)
@@ -363,9 +381,10 @@ def predict_photos(
 
 
 def read_photo_list(path: str | Path) -> list[str]:
-    """One photo path per line; blank lines and lines starting with ``#`` are ignored."""
+    """One photo path per line; blank lines and lines starting with ``#`` are ignored, and so is a UTF-8
+    byte-order mark (editors write one; it is no part of the first photo's name)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: photo list not found") from None
     except UnicodeDecodeError:

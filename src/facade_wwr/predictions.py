@@ -37,6 +37,8 @@ SCHEMA = pa.schema(
 )
 COLUMNS = SCHEMA.names
 METADATA_KEYS = ("image_width", "image_height", "engine", "model")
+#: How far (pixels) a box may reach beyond the photo's edges: rounding, not a box of another photo.
+BOX_TOLERANCE = 1.0
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,73 @@ def model_of(path: str | Path) -> str:
     return meta.get(b"model", b"?").decode()
 
 
+def plain_file_name(name: str) -> bool:
+    """Whether ``name`` is a file name that stays inside a folder: not empty, ``.`` or ``..``, no separator."""
+    return name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
+def check_rows(path: str | Path, arrow: pa.Table, meta_image: str | None, width: int, height: int) -> None:
+    """Check a file's rows against the contract, vectorised; the first faulty row is a one-line UserError.
+
+    Scores finite in [0, 1] and non-increasing; ``instance`` 0..N-1 in row order; boxes finite, x0 <= x1,
+    y0 <= y1, inside the photo up to :data:`BOX_TOLERANCE` pixels; ``image`` one plain file name in every row,
+    the metadata's when it names one. ``arrow`` has the columns of :data:`SCHEMA`, without nulls."""
+    n = arrow.num_rows
+    if n == 0:
+        return
+    faults: list[tuple[int, str]] = []
+
+    def first(bad: np.ndarray, offset: int, describe) -> None:
+        if bad.any():
+            row = int(np.argmax(bad)) + offset
+            faults.append((row, describe(row)))
+
+    image = arrow.column("image")
+    distinct = image.unique().to_pylist()
+    reference = meta_image if meta_image is not None else image[0].as_py()
+    if distinct != [reference] or not plain_file_name(reference):  # else (the usual file) every row is fine
+        names = image.to_numpy()
+        for name in distinct:
+            if not plain_file_name(name):
+                first(names == name, 0, lambda i: f"image {names[i]!r} is not a plain file name")
+                break
+        if meta_image is not None:
+            first(names != meta_image, 0, lambda i: f"image {names[i]!r} differs from the metadata's {meta_image!r}")
+        else:
+            first(names != names[0], 0, lambda i: f"image {names[i]!r} differs from row 0's {names[0]!r}")
+    score = arrow.column("score").to_numpy()
+    first(~((score >= 0) & (score <= 1)), 0, lambda i: f"score {score[i]!s} is not a number in [0, 1]")
+    first(
+        score[1:] > score[:-1],
+        1,
+        lambda i: (
+            f"score {score[i]!s} is above the previous row's {score[i - 1]!s} "
+            "(rows must be sorted by score, highest first)"
+        ),
+    )
+    instance = arrow.column("instance").to_numpy()
+    first(
+        instance != np.arange(n),
+        0,
+        lambda i: f"instance {instance[i]}, expected {i} (instances are numbered 0..N-1 in row order)",
+    )
+    box = np.stack([arrow.column(c).to_numpy() for c in ("x0", "y0", "x1", "y1")], axis=1)
+
+    def shown(i: int) -> str:
+        return f"box ({', '.join(str(v) for v in box[i])})"
+
+    first(~np.isfinite(box).all(axis=1), 0, lambda i: f"{shown(i)} is not finite")
+    first((box[:, 0] > box[:, 2]) | (box[:, 1] > box[:, 3]), 0, lambda i: f"{shown(i)} has x0 > x1 or y0 > y1")
+    low, high = -BOX_TOLERANCE, np.array([width, height, width, height]) + BOX_TOLERANCE
+    first(((box < low) | (box > high)).any(axis=1), 0, lambda i: f"{shown(i)} lies outside the {width}x{height} photo")
+    if faults:
+        row, message = min(faults, key=lambda f: f[0])
+        raise UserError(f"{path}: row {row}: {message}")
+
+
 def read(path: str | Path) -> Predictions:
-    """Read a prediction file, checking its columns and metadata; a bad file is a one-line UserError."""
+    """Read a prediction file, checking its columns, metadata and rows (the contract: see :func:`check_rows`);
+    a bad file is a one-line UserError naming the file and the row of the first fault."""
     try:
         arrow = pq.read_table(path)
     except FileNotFoundError:
@@ -167,11 +234,22 @@ def read(path: str | Path) -> Predictions:
         if not meta[key].isdigit() or int(meta[key]) == 0:
             raise UserError(f"{path}: {key} {meta[key]!r} is not a positive whole number of pixels")
         size[key] = int(meta[key])
-    table = arrow.select(COLUMNS).to_pandas()
-    image = str(table["image"].iloc[0]) if len(table) else Path(path).stem
+    for name in COLUMNS:
+        column = arrow.column(name)
+        if column.type != SCHEMA.field(name).type:
+            raise UserError(f"{path}: column {name} is {column.type}, expected {SCHEMA.field(name).type}")
+        if column.null_count:
+            row = int(np.argmax(column.is_null().to_numpy()))
+            raise UserError(f"{path}: row {row}: {name} is missing")
+    if "image" in meta and not plain_file_name(meta["image"]):
+        raise UserError(f"{path}: image {meta['image']!r} in the metadata is not a plain file name")
+    arrow = arrow.select(COLUMNS)
+    check_rows(path, arrow, meta.get("image"), size["image_width"], size["image_height"])
+    table = arrow.to_pandas()
+    image = meta.get("image", str(table["image"].iloc[0]) if len(table) else Path(path).stem)
     return Predictions(
         table=table,
-        image=meta.get("image", image),
+        image=image,
         width=size["image_width"],
         height=size["image_height"],
         engine=meta["engine"],

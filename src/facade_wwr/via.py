@@ -14,6 +14,7 @@ skipped with a warning naming the file, the image and the region index; nothing 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -122,14 +123,42 @@ def ticked_classes(value: Any) -> list[str]:
     return [str(value)]
 
 
+def _finite(value: Any) -> float | None:
+    """A JSON number as a float, or None for anything else: ``true`` (no longer 1), ``"15"``, ``null``,
+    NaN, infinity or an integer too large for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as the VIA file spells it, shortened, for a message."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _numbers(shape: dict[str, Any], *keys: str) -> list[float]:
     values = []
     for key in keys:
-        v = shape.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if key not in shape:
             raise ValueError(f"{shape.get('name')} has no numeric {key!r}")
-        values.append(float(v))
+        v = _finite(shape[key])
+        if v is None:
+            raise ValueError(f"{shape.get('name')} has a non-numeric {key!r} ({_shown(shape[key])})")
+        values.append(v)
     return values
+
+
+def _coordinates(shape: dict[str, Any], key: str) -> np.ndarray:
+    values = [_finite(v) for v in shape[key]]
+    if None in values:
+        i = values.index(None)
+        raise ValueError(f"polygon has a non-numeric {key}[{i}] ({_shown(shape[key][i])})")
+    return np.asarray(values, dtype=np.float64)
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -146,13 +175,7 @@ def shape_to_polygon(shape: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = shape.get("all_points_x"), shape.get("all_points_y")
         if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
             raise ValueError("polygon has mismatched or missing all_points_x/all_points_y")
-        try:
-            arr_x, arr_y = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("polygon has non-numeric coordinates") from None
-        if not (np.isfinite(arr_x).all() and np.isfinite(arr_y).all()):
-            raise ValueError("polygon has non-finite coordinates")
-        return arr_x, arr_y
+        return _coordinates(shape, "all_points_x"), _coordinates(shape, "all_points_y")
     if name == "rect":
         x, y, w, h = _numbers(shape, "x", "y", "width", "height")
         return np.array([x, x + w, x + w, x]), np.array([y, y, y + h, y + h])
@@ -161,8 +184,8 @@ def shape_to_polygon(shape: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         return _ellipse(cx, cy, r, r)
     if name == "ellipse":
         cx, cy, rx, ry = _numbers(shape, "cx", "cy", "rx", "ry")
-        theta = shape.get("theta", 0.0)
-        return _ellipse(cx, cy, rx, ry, float(theta) if isinstance(theta, (int, float)) else 0.0)
+        theta = _numbers(shape, "theta")[0] if "theta" in shape else 0.0  # VIA before 2.0.6 wrote no theta
+        return _ellipse(cx, cy, rx, ry, theta)
     raise ValueError(f"unsupported shape {name!r}")
 
 
@@ -212,11 +235,18 @@ def read_via(
         image = images[name] = ViaImage(name)
         regions = _regions(entry)
         image.n_regions = len(regions)
+        firsts: dict[str, int] = {}  # region (shape and attributes, as JSON) -> index of its first occurrence
         for index, region in enumerate(regions):
             if not isinstance(region, dict) or not isinstance(region.get("shape_attributes"), dict):
                 skip(name, index, "region has no shape_attributes")
                 continue
             shape = region["shape_attributes"]
+            copy = json.dumps([shape, region.get("region_attributes")], sort_keys=True)
+            if copy in firsts:
+                reason = f"duplicate of region {firsts[copy]} (same shape and attributes)"
+                skip(name, index, reason, "point" if shape.get("name") == "point" else "")
+                continue
+            firsts[copy] = index
             attributes = region.get("region_attributes") or {}
             if not isinstance(attributes, dict):
                 attributes = {}
