@@ -234,6 +234,20 @@ def test_plane_points_and_projection_agree() -> None:
     assert f35_from_hfov(hfov_from_f35(28, 4000, 3000), 4000, 3000) == pytest.approx(28.0)
 
 
+def test_true_heading_corrects_grid_convergence() -> None:
+    """A grid heading in the city's frame plus grid_convergence is the true heading at the camera."""
+    from pyproj import Geod
+
+    frame = LocalFrame(35.63, 139.74)
+    for east, north, grid in ((400.0, 300.0, 10.0), (-350.0, -200.0, 250.0), (0.0, 0.0, 90.0)):
+        true = grid + frame.grid_convergence(east, north)
+        lon, lat = (float(x) for x in frame.to_lonlat(east, north))
+        lon2, lat2, _ = Geod(ellps="WGS84").fwd(lon, lat, true, 50.0)
+        e2, n2 = (float(x) for x in frame.to_local(lon2, lat2))
+        assert math.degrees(math.atan2(e2 - east, n2 - north)) % 360 == pytest.approx(grid % 360, abs=1e-3)
+    assert abs(frame.grid_convergence(400.0, 300.0)) > 1e-3  # not negligible against EXIF's 0.001 degrees
+
+
 # --------------------------------------------------------------------------- EXIF and determinism
 
 
@@ -294,6 +308,10 @@ def test_same_arguments_give_identical_files_and_noise_leaves_the_truth(city_dir
     assert names == sorted(str(p.relative_to(again)) for p in again.rglob("*") if p.is_file())
     match, mismatch, errors = filecmp.cmpfiles(city_dir, again, names, shallow=False)
     assert mismatch == [] and errors == [] and len(match) == len(names)
+
+    fewer = tmp_path / "fewer"  # each photo has its own stream: other splits do not change
+    assert main([*_argv(fewer)[:-1], "--train", "1", "--quiet"]) == 0
+    assert (fewer / "val" / "val_0001.jpg").read_bytes() == (city_dir / "val" / "val_0001.jpg").read_bytes()
 
     noisy = tmp_path / "noisy"
     assert main(_argv(noisy, pose_noise="3,5")) == 0
