@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import colorsys
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -280,7 +280,6 @@ class Hit:
     t: np.ndarray
     area: np.ndarray | None = None
     opening: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def surface_hit(camera: Camera, surface: Surface, depth: np.ndarray) -> Hit | None:

@@ -269,28 +269,38 @@ def extract_instances(buffers: Buffers, palette: Palette) -> list[BuildingInstan
     return out
 
 
+#: An occluder may hide at most this share of any building it stands in front of.
+MAX_HIDDEN = 0.5
+
+
+def _still_fine(labels: np.ndarray, old: np.ndarray, covered: np.ndarray, label: int, box, max_hidden: float) -> bool:
+    """Whether instance ``label`` (pixels ``labels == label`` among ``old``) keeps at least ``1 - max_hidden``
+    of its pixels once ``covered`` is hidden, and stays one hole-free polygon if it was one."""
+    x0, y0, x1, y1 = box
+    before = (labels[y0:y1, x0:x1] == label) & old[y0:y1, x0:x1]
+    after = before & ~covered[y0:y1, x0:x1]
+    if after.sum() < (1.0 - max_hidden) * before.sum():
+        return False
+    return traced_polygon(before, (x0, y0)) is None or traced_polygon(after, (x0, y0)) is not None
+
+
 def _occluder_keeps_instances(buffers: Buffers, hits: list[tuple[Hit, int]], palette: Palette) -> bool:
-    """True if the occluder leaves every traceable building and window it covers traceable, and hides at
-    most half of each building it covers."""
+    """True if the occluder hides at most MAX_HIDDEN of each building it covers and leaves every traceable
+    building and window it covers traceable."""
     covered = np.zeros(buffers.kind.shape, dtype=bool)
     for hit, _ in hits:
         x0, y0, x1, y1 = hit.box
         covered[y0:y1, x0:x1] |= hit.mask
-    bmask, wmask = building_mask(buffers), window_mask(buffers, palette)
-    new_b, new_w = bmask & ~covered, wmask & ~covered
-    for labels, old, new in ((buffers.owner, bmask, new_b), (buffers.opening, wmask, new_w)):
-        touched = np.unique(labels[covered & old])
+    for labels, old, max_hidden in (
+        (buffers.owner, building_mask(buffers), MAX_HIDDEN),
+        (buffers.opening, window_mask(buffers, palette), 1.0),
+    ):
+        touched = np.unique(labels[covered & old]).tolist()
+        if not touched:
+            continue
         boxes = _boxes(labels, old)
-        for label in touched.tolist():
-            box = boxes[label]
-            if labels is buffers.owner:
-                x0, y0, x1, y1 = box
-                before = int(((labels[y0:y1, x0:x1] == label) & old[y0:y1, x0:x1]).sum())
-                after = int(((labels[y0:y1, x0:x1] == label) & new[y0:y1, x0:x1]).sum())
-                if after * 2 < before:
-                    return False
-            if _trace(labels, old, label, box) is not None and _trace(labels, new, label, box) is None:
-                return False
+        if not all(_still_fine(labels, old, covered, label, boxes[label], max_hidden) for label in touched):
+            return False
     return True
 
 
