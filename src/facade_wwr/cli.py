@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "via2coco": ("via2coco", "convert VIA annotation files into a COCO instances file"),
     "preview": ("preview", "draw ground-truth masks of a COCO file on sample images"),
     "demo-data": ("demo_data", "write a synthetic facade data set (VIA exports, photos, true WWR)"),
+    "demo-city": ("demo_city", "write a synthetic neighbourhood: footprints, posed photos, VIA exports, true WWR"),
     "download-weights": ("download_weights", "download COCO-pretrained weights into resources/weights"),
     "train": ("train", "train a Mask R-CNN on COCO files and evaluate it"),
     "predict": ("predict", "predict photos into per-image Parquet prediction files"),
