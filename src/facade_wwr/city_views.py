@@ -41,11 +41,11 @@ from facade_wwr.city_render import (
     random_look,
     render_buildings,
 )
+from facade_wwr.geo import orientation
 
 # Polygon tracing and its round-trip check come from the flat demo; they are moving to facade_wwr.outline:
 # re-point this import there (the city modules import no other tracing code).
-from facade_wwr.demo import _round_trips as traced_polygon
-from facade_wwr.geo import orientation
+from facade_wwr.outline import trace_polygon
 
 #: Split name -> stream id in the seeds of its views.
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "photos": 2}
@@ -228,7 +228,7 @@ def _trace(labels: np.ndarray, selected: np.ndarray, label: int, box: tuple[int,
     """The VIA polygon of the pixels with ``labels == label`` among ``selected`` in ``box``, or None."""
     x0, y0, x1, y1 = box
     crop = (labels[y0:y1, x0:x1] == label) & selected[y0:y1, x0:x1]
-    return traced_polygon(crop, (x0, y0))
+    return trace_polygon(crop, (x0, y0))
 
 
 @dataclass
@@ -281,7 +281,7 @@ def _still_fine(labels: np.ndarray, old: np.ndarray, covered: np.ndarray, label:
     after = before & ~covered[y0:y1, x0:x1]
     if after.sum() < (1.0 - max_hidden) * before.sum():
         return False
-    return traced_polygon(before, (x0, y0)) is None or traced_polygon(after, (x0, y0)) is not None
+    return trace_polygon(before, (x0, y0)) is None or trace_polygon(after, (x0, y0)) is not None
 
 
 def _occluder_keeps_instances(buffers: Buffers, hits: list[tuple[Hit, int]], palette: Palette) -> bool:
