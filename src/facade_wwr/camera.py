@@ -1,6 +1,6 @@
 """A pinhole camera in a local east/north/up frame, and the exact area of a plane seen in a pixel.
 
-Conventions (DESIGN.md, "Geography"):
+Conventions (docs/design.md, "Geography"):
 
 * world: metres east, north, up (``facade_wwr.geo.LocalFrame``); heading in degrees clockwise from north,
   pitch in degrees up positive, no roll;
