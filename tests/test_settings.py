@@ -70,3 +70,25 @@ def test_every_number_of_a_config_is_finite(tmp_path: Path) -> None:
     cfg.write_text(yaml.safe_dump({"train": {"momentum": float("nan")}}))
     with pytest.raises(UserError, match="train.momentum: nan is not a finite number"):
         load_settings(cfg)
+
+
+def test_an_installed_package_finds_its_schema(tmp_path: Path) -> None:
+    """The schema ships inside the package: a plain (non-editable) install reads it away from the repository."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(root), "-w", str(tmp_path)], check=True)
+    wheel = next(tmp_path.glob("facade_wwr-*.whl"))
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True)
+    code = "from facade_wwr import settings; print(settings.__file__, sorted(settings.schema()['$defs']))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path / "site")},
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert str(tmp_path / "site") in out and "['model', 'train']" in out
