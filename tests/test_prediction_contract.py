@@ -201,7 +201,7 @@ def test_a_photo_given_twice_is_predicted_once(
     read once. Two names of one file (a link) stay two photos; two photos with one stem stay an error."""
     from PIL import Image
 
-    from tests.test_engine_fixtures import untrained_model
+    from tests.helpers import untrained_model
 
     model = untrained_model(tmp_path / "model", ["window", "building"])
     photos, out = tmp_path / "photos", tmp_path / "pred"
