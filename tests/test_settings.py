@@ -74,12 +74,17 @@ def test_every_number_of_a_config_is_finite(tmp_path: Path) -> None:
 
 def test_an_installed_package_finds_its_schema(tmp_path: Path) -> None:
     """The schema ships inside the package: a plain (non-editable) install reads it away from the repository."""
+    import shutil
     import subprocess
     import sys
 
     root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(root / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(root), "-w", str(tmp_path)], check=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", str(source), "-w", str(tmp_path)], check=True)
     wheel = next(tmp_path.glob("facade_wwr-*.whl"))
     subprocess.run([*pip, "install", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], check=True)
     code = "from facade_wwr import settings; print(settings.__file__, sorted(settings.schema()['$defs']))"
