@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.workflow_utils import copy_workflow, default_config, snakemake  # noqa: E402
+from tests.helpers import copy_workflow, default_config, snakemake  # noqa: E402
 
 
 def main() -> None:

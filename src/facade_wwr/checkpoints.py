@@ -39,7 +39,8 @@ def header(
         "architecture": model.architecture,
         "classes": list(classes),
         "model_settings": dataclasses.asdict(model),
-        "train_settings": dataclasses.asdict(train),
+        # the settings that decide what is learnt: how a run went (RESUMABLE_CHANGES) would change the model id
+        "train_settings": {k: v for k, v in dataclasses.asdict(train).items() if k not in RESUMABLE_CHANGES},
     }
 
 

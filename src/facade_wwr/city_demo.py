@@ -24,7 +24,6 @@ import json
 import math
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from facade_wwr.city_views import (
 from facade_wwr.demo import JPEG_QUALITY
 from facade_wwr.errors import UserError
 from facade_wwr.exif import pose_exif
+from facade_wwr.fileio import replaced_folder
 from facade_wwr.geo import LocalFrame
 
 MARKER_FILE = ".facade-wwr-demo-city"
@@ -295,39 +295,12 @@ def _write_split(folder: Path, split: str, count: int, options: Options, setting
     (folder / VIA_FILE).write_text(json.dumps(via) + "\n", encoding="utf-8")
 
 
-def _check_out(out: Path) -> None:
-    """Refuse to replace anything but an empty folder or an earlier demo city."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    if not out.is_dir() or (out / MARKER_FILE).is_file():
-        return
-    if any(not p.is_dir() for p in out.rglob("*")):
-        raise UserError(f"{out}: folder is not empty and holds no demo city ({MARKER_FILE}); choose another")
-
-
-def _swap_in(tmp: Path, target: Path) -> None:
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
-
-
 def generate(out: str | os.PathLike[str], options: Options) -> dict[str, Any]:
     """Write the demo city into ``out`` (replacing an earlier one there) and return a summary."""
     options.check()
-    target = Path(out)
-    _check_out(target)
     setting = Setting.of(options)
     city = setting.city
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # made by mkdir, so it follows the umask
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with replaced_folder(out, (MARKER_FILE,), "demo city") as tmp:
         tables = Tables([], [], [], [])
         counts = {"train": options.train, "val": options.val, "photos": options.photos}
         for split, count in counts.items():
@@ -341,11 +314,8 @@ def generate(out: str | os.PathLike[str], options: Options) -> dict[str, Any]:
         _csv(tmp / "truth_view_buildings.csv", VIEW_BUILDING_COLUMNS, tables.buildings)
         _csv(tmp / "truth_photos.csv", PHOTO_COLUMNS, tables.photos)
         (tmp / MARKER_FILE).write_text("written by facade-wwr demo-city; replaced by its next run\n")
-        _swap_in(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "out": str(target),
+        "out": str(out),
         "footprints": len(city.footprints),
         "walls": sum(len(fp.walls) for fp in city.footprints),
         "photos": counts,

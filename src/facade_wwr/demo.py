@@ -26,8 +26,6 @@ import csv
 import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from facade_wwr.errors import UserError
+from facade_wwr.fileio import replaced_folder
 from facade_wwr.outline import Polygon, rectangle, trace_polygon
 
 #: Splits in generation order, with the stream id that seeds their images.
@@ -493,17 +492,6 @@ def _write_truth(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
-def _check_out(out: Path) -> None:
-    """Refuse to replace a folder that is not an earlier demo data set."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
-    # Empty folders are fine (Snakemake creates the parents of declared outputs before the job runs).
-    if not out.is_dir() or (out / TRUTH_FILE).is_file() or (out / MARKER_FILE).is_file():
-        return
-    if any(not p.is_dir() for p in out.rglob("*")):
-        raise UserError(f"{out}: folder is not empty and holds no demo data set ({TRUTH_FILE}); choose another")
-
-
 def generate(out: str | os.PathLike[str], train: int, val: int, photos: int, seed: int, size: int = 256) -> dict:
     """Write the demo data set into ``out`` (replacing an earlier one there) and return a summary.
 
@@ -517,29 +505,15 @@ def generate(out: str | os.PathLike[str], train: int, val: int, photos: int, see
         raise UserError(f"--size {size}: give an image size from {MIN_SIZE} to {MAX_SIZE} pixels")
     if seed < 0:
         raise UserError(f"--seed {seed}: give a seed of 0 or more")
-    target = Path(out)
-    _check_out(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with replaced_folder(out, (TRUTH_FILE, MARKER_FILE), "demo data set") as tmp:
         rows: list[dict[str, Any]] = []
         for split, count in (("train", train), ("val", val), ("photos", photos)):
             rows += _write_split(tmp, split, count, seed, size)
         _write_truth(tmp / TRUTH_FILE, rows)
         (tmp / MARKER_FILE).write_text("written by facade-wwr demo-data; replaced by its next run\n")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     counts = {split: sum(1 for r in rows if r["split"] == split) for split in SPLITS}
     return {
-        "out": str(target),
+        "out": str(out),
         "images": {"train": train, "val": val, "photos": photos},
         "buildings": counts,
         "tagged": sum(1 for r in rows if r["tagged_id"]),

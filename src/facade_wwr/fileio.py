@@ -7,8 +7,9 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as e:
         if e.filename not in (None, tmp_name, str(tmp)):
             raise  # about another file (an input, say): as it is
-        raise OSError(e.errno, e.strerror, str(target)) from None  # a full disk names no file at all
+        raise OSError(e.errno, e.strerror or str(e), str(target)) from None  # a full disk names no file at all
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -115,19 +116,60 @@ def refuse_overwrites(
     the inputs, with a name no input has, stays allowed. None entries are ignored (an option not given).
     """
     read: dict[str, str] = {}
-    folders: dict[str, str] = {}
+    folders: dict[str, tuple[str, tuple[str, ...]]] = {}
     for folder, suffixes in input_folders:
         if folder is not None and os.path.isdir(folder):
-            folders[os.path.realpath(folder)] = str(folder)
+            folders[os.path.realpath(folder)] = (str(folder), suffixes)
             inside = (p for p in Path(folder).iterdir() if p.suffix.lower() in suffixes)
             read.update((os.path.realpath(p), str(p)) for p in inside)
     read.update((os.path.realpath(p), str(p)) for p in inputs if p is not None)
-    for out in outputs:
-        if out is not None and os.path.realpath(out) in read:
-            raise UserError(f"{out}: this output would write over the input {read[os.path.realpath(out)]}")
+    written: dict[str, str] = {}
+    for out in (o for o in outputs if o is not None):
+        real = os.path.realpath(out)
+        if real in read:
+            raise UserError(f"{out}: this output would write over the input {read[real]}")
+        if real in written:
+            raise UserError(f"{out}: two outputs of this command are one file ({written[real]} and {out})")
+        written[real] = str(out)
+        folder, suffixes = folders.get(os.path.dirname(real), ("", ()))
+        if Path(out).suffix.lower() in suffixes:
+            raise UserError(f"{out}: in the input folder {folder}, it would be read as an input; write it elsewhere")
     for folder in output_folders:
         if folder is not None and os.path.realpath(folder) in folders:
             raise UserError(
-                f"{folder}: this output folder is the input folder {folders[os.path.realpath(folder)]}; "
+                f"{folder}: this output folder is the input folder {folders[os.path.realpath(folder)][0]}; "
                 "choose another folder"
             )
+
+
+@contextlib.contextmanager
+def replaced_folder(out: str | os.PathLike[str], markers: Sequence[str], what: str) -> Iterator[Path]:
+    """Yield a new temporary folder beside ``out``, which replaces ``out`` whole when the block succeeds.
+
+    ``out`` may be absent, an empty folder (Snakemake makes the parents of declared outputs), or an earlier
+    output of the same kind, known by one of its ``markers`` files; anything else is refused, naming ``what``.
+    """
+    target = Path(out).resolve()
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if Path.cwd().resolve().is_relative_to(target):
+        raise UserError(f"{out}: the current folder (or one above it) cannot be replaced; give a new folder's name")
+    earlier = any((target / m).is_file() for m in markers)
+    if target.is_dir() and not earlier and any(not p.is_dir() for p in target.rglob("*")):
+        raise UserError(f"{out}: folder is not empty and holds no {what} ({markers[0]}); choose another")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # made by mkdir, so it follows the umask
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

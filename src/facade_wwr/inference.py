@@ -257,13 +257,19 @@ def output_paths(photos: Sequence[Path], out_dir: Path) -> list[Path]:
     return [out_dir / f"{p.stem}.parquet" for p in photos]
 
 
-def refuse_stale(out_dir: Path, targets: Sequence[Path], model_id: str, add: bool = False) -> None:
+def refuse_stale(out_dir: Path, targets: Sequence[Path], model_id: str, add: bool = False, npz: bool = False) -> None:
     """Refuse an output folder holding prediction files this run would not write (a photo no longer asked
-    for; allowed with ``add``) or that another model made: analysed with the rest, they would mix in silence.
-    Nothing is deleted."""
+    for; allowed with ``add``), that another model made, or dense masks of a photo this run writes without
+    them: analysed with the rest, they would mix in silence. Nothing is deleted."""
     if not out_dir.is_dir():
         return
-    ours = {t.name for t in targets} | {t.with_suffix(".npz").name for t in targets}
+    ours = {t.name for t in targets} | ({t.with_suffix(".npz").name for t in targets} if npz else set())
+    for target in [] if npz else targets:
+        if target.with_suffix(".npz").is_file():
+            raise UserError(
+                f"{target.with_suffix('.npz')}: dense masks of an earlier run, and this one writes none; "
+                "add --npz, or move the file away"
+            )
     for path in sorted(out_dir.iterdir()):
         if path.name.startswith(".") or path.suffix not in (".parquet", ".npz"):
             continue
@@ -318,7 +324,7 @@ def predict_photos(
     paths = distinct_photos(photos)
     out_dir = Path(out_dir)
     targets = dict(zip(paths, output_paths(paths, out_dir)))
-    refuse_stale(out_dir, list(targets.values()), predictor.model_id, add)
+    refuse_stale(out_dir, list(targets.values()), predictor.model_id, add, npz)
     out_dir.mkdir(parents=True, exist_ok=True)
     written, instances, skipped = 0, 0, []
     start = time.perf_counter()

@@ -68,7 +68,7 @@ def rasterise(xs: np.ndarray, ys: np.ndarray, width: int, height: int) -> dict:
     """The RLE mask via2coco makes of a VIA polygon (empty where nothing of it is inside the image)."""
     flat, _ = coco_points(xs, ys, width, height)
     if len(flat) < 6:  # pycocotools would read 4 numbers as a box
-        return masks.polygons_to_rle([], height, width)
+        return masks.rle(masks.encode(np.zeros((height, width), dtype=bool)), height, width)
     return masks.polygons_to_rle([flat], height, width)
 
 

@@ -30,7 +30,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 # in order) and every path normalised (`./data/` is `data`), once, here; lists keep their order (the order of
 # data.classes is the category ids).
 PATH_KEYS = {"data.train.via", "data.train.images", "data.val.via", "data.val.images", "predict.images"}
-PATH_KEYS |= {"predict.tagged", "model.weights", "model.weights_dir"}
+PATH_KEYS |= {"predict.tagged", "model.weights_dir"}  # not model.weights: ./coco is a file, coco a kind
 
 
 def normalised(value, key=""):
@@ -38,7 +38,7 @@ def normalised(value, key=""):
         return {k: normalised(value[k], f"{key}.{k}" if key else k) for k in sorted(value)}
     if isinstance(value, list):
         return [normalised(v, key) for v in value]
-    return os.path.normpath(value) if key in PATH_KEYS and isinstance(value, str) else value
+    return os.path.normpath(value) if key in PATH_KEYS and isinstance(value, str) and value else value
 
 
 _normalised = normalised(config)

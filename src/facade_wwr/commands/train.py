@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from facade_wwr.fileio import refuse_overwrites
     from facade_wwr.training import OUTPUT_FILES
 
-    refuse_overwrites([args.train, args.val, *(args.config or [])], [Path(args.out) / f for f in OUTPUT_FILES])
+    start = model.weights if model.weights not in ("coco", "imagenet", "none") else None  # a checkpoint path
+    refuse_overwrites([args.train, args.val, start, *(args.config or [])], [Path(args.out) / f for f in OUTPUT_FILES])
 
     from facade_wwr.coco_metrics import format_metrics
     from facade_wwr.training import train as run_training
