@@ -259,6 +259,9 @@ def test_exif_round_trip_and_f35_agree_with_poses(city_dir: Path) -> None:
         assert pose is not None and pose.heading_ref == "T"
         assert abs(pose.lat - float(row["lat"])) < 1e-6 and abs(pose.lon - float(row["lon"])) < 1e-6
         assert abs((pose.heading - float(row["heading"]) + 180) % 360 - 180) < 0.01
+        # the exif_* columns are the values as EXIF holds them, to the digits written
+        assert (f"{pose.lat:.10f}", f"{pose.lon:.10f}") == (row["exif_lat"], row["exif_lon"])
+        assert f"{pose.heading:.6f}" == row["exif_heading"]
         if row["f35"]:
             written += 1
             assert pose.f35 == int(row["f35"])

@@ -242,3 +242,11 @@ def test_replaces_an_earlier_demo_set_but_not_other_folders(tmp_path: Path, caps
     assert "--train -1" in capsys.readouterr().err
     assert not (tmp_path / "neg").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_nothing_to_rasterise_is_an_empty_mask() -> None:
+    """Fewer than 3 vertices, or a polygon wholly outside the photo: no pixel, no pycocotools error."""
+    from facade_wwr import masks
+
+    assert masks.area(outline.rasterise(np.array([1.0, 5.0]), np.array([1.0, 5.0]), 10, 10)) == 0
+    assert masks.area(outline.rasterise(np.array([20.0, 30, 30]), np.array([20.0, 20, 30]), 10, 10)) == 0

@@ -267,3 +267,126 @@ def test_a_full_disk_or_read_only_folder_names_the_output(demo: Path, tmp_path: 
     assert main(["merge", str(an1), "--out", str(tmp_path / "all.csv")]) == 1
     err = capsys.readouterr().err
     assert f"{tmp_path / 'all.csv'}: Permission denied" in err and ".tmp" not in err, err
+
+
+# ---------------------------------------------------------------------------------------------- found in review
+
+
+def test_train_never_writes_over_the_checkpoint_it_starts_from(tmp_path: Path, capsys) -> None:
+    from tests.helpers import untrained_model
+
+    run = tmp_path / "run"
+    model = untrained_model(run, ["window", "building"])
+    before = model.read_bytes()
+    argv = ["train", "--train", str(tmp_path / "t.json"), "--out", str(run), "--weights", str(model)]
+    assert main(argv) == 1
+    assert "model.pt: this output would write over the input" in capsys.readouterr().err
+    assert model.read_bytes() == before
+
+
+def test_outputs_that_are_one_file_or_would_be_read_back(demo: Path, tmp_path: Path, capsys) -> None:
+    pred = tmp_path / "pred"
+    _prediction(pred, demo, "aaaaaaaaaaaa")
+    tagged = demo / "demo" / "photos" / "tagged.json"
+    t = tmp_path / "t.parquet"
+    assert main(["analyze", str(pred), "--out", str(t), "--unmatched", str(t), "--tagged", str(tagged)]) == 1
+    assert "two outputs of this command are one file" in capsys.readouterr().err and not t.exists()
+    assert main(["analyze", str(pred), "--out", str(pred / "table.parquet")]) == 1  # read by the next analyze
+    assert "it would be read as an input" in capsys.readouterr().err
+    assert main(["analyze", str(pred), "--out", str(t)]) == 0
+    m = tmp_path / "m.csv"
+    assert main(["merge", str(t), "--out", str(m), "--unmatched", str(tmp_path / "m.parquet")]) == 1
+    assert "two outputs of this command are one file" in capsys.readouterr().err
+    e = tmp_path / "e.png"
+    argv = ["evaluate", "--coco", str(demo / "val.json"), "--pred-dir", str(pred), "--out", str(e), "--plot", str(e)]
+    assert main(argv) == 1 and "two outputs" in capsys.readouterr().err and not e.exists()
+
+
+def test_a_stale_npz_is_refused(demo: Path, tmp_path: Path, capsys) -> None:
+    from tests.helpers import untrained_model
+
+    model = untrained_model(tmp_path / "model", ["window", "building"])
+    photo = sorted((demo / "demo" / "photos").glob("*.jpg"))[0]
+    out = tmp_path / "p"
+    argv = ["predict", str(photo), "--model", str(model), "--out", str(out), "--device", "cpu", "--quiet"]
+    assert main([*argv, "--npz"]) == 0
+    assert main(argv) == 1  # the parquet would be rewritten, its npz would not
+    assert f"{photo.stem}.npz: dense masks of an earlier run" in capsys.readouterr().err
+    assert main([*argv, "--npz"]) == 0
+
+
+def test_the_model_id_ignores_how_the_run_went(tmp_path: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from facade_wwr import checkpoints
+    from tests.helpers import FAST, SMALL
+
+    module = torch.nn.Linear(3, 2)
+    for name, train in (("a", FAST), ("b", dataclasses.replace(FAST, device="auto", log_period=7, num_workers=3))):
+        (tmp_path / name).mkdir()
+        head = checkpoints.header("torchvision", SMALL, train, ["window", "building"], "data")
+        checkpoints.save_model(tmp_path / name / "model.pt", head, module, 2)
+    assert checkpoints.file_id(tmp_path / "a" / "model.pt") == checkpoints.file_id(tmp_path / "b" / "model.pt")
+
+
+def test_evaluate_and_to_via_refuse_two_models(demo: Path, tmp_path: Path, capsys) -> None:
+    pred = tmp_path / "pred"
+    _prediction(pred, demo, "aaaaaaaaaaaa", "val")
+    _prediction(pred, demo, "bbbbbbbbbbbb", "train")
+    assert main(["to-via", str(pred), "--out", str(tmp_path / "v.json")]) == 1
+    assert "--mixed-models" in capsys.readouterr().err
+    assert main(["to-via", str(pred), "--out", str(tmp_path / "v.json"), "--mixed-models", "--quiet"]) == 0
+    from facade_wwr import wwr_evaluation
+
+    metrics, _ = wwr_evaluation.evaluate(demo / "val.json", pred)
+    assert metrics["model_id"] == "aaaaaaaaaaaa"
+
+
+def test_a_demo_into_the_current_folder_is_one_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for command in ("demo-data", "demo-city"):
+        assert main([command, ".", "--train", "1", "--val", "1", "--photos", "1"]) == 1
+        err = capsys.readouterr().err
+        assert "the current folder (or one above it) cannot be replaced" in err and err.count("\n") == 1
+
+
+def test_an_unreadable_checkpoint_is_an_os_error_not_a_wrong_kind(tmp_path: Path, capsys, monkeypatch) -> None:
+    import errno
+
+    import torch
+
+    from tests.helpers import untrained_model
+
+    model = untrained_model(tmp_path / "m", ["window", "building"])
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error", str(model))
+
+    monkeypatch.setattr(torch, "load", broken)
+    assert main(["predict", "x.jpg", "--model", str(model), "--out", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err
+    assert "Input/output error" in err and "not a PyTorch file" not in err
+
+
+def test_a_write_error_without_errno_keeps_its_words(tmp_path: Path) -> None:
+    from facade_wwr.fileio import atomic_path
+
+    with pytest.raises(OSError) as e, atomic_path(tmp_path / "x.jpg"):
+        raise OSError("cannot write mode RGBA as JPEG")
+    assert e.value.filename == str(tmp_path / "x.jpg") and e.value.strerror == "cannot write mode RGBA as JPEG"
+
+
+def test_size_metadata_in_other_digits_is_one_line(demo: Path, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from facade_wwr import predictions
+    from facade_wwr.errors import UserError
+
+    path = _prediction(tmp_path / "p", demo, "aaaaaaaaaaaa")
+    table = pq.read_table(path)
+    meta = {**table.schema.metadata, b"image_width": "³0".encode()}
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(UserError, match="image_width '³0' is not a positive whole number"):
+        predictions.read(path)

@@ -97,3 +97,31 @@ def test_an_installed_package_finds_its_schema(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert str(tmp_path / "site") in out and "['model', 'train']" in out
+
+
+def test_messages_name_what_is_wrong(tmp_path: Path) -> None:
+    """A typo in --set blames --set, not the config file before it; integers spelt as text stay exact."""
+    cfg = tmp_path / "ok.yaml"
+    cfg.write_text("train:\n  max_iter: 5\n")
+    with pytest.raises(UserError, match=r"^--set: unknown setting train.lr "):
+        load_settings(cfg, [("train", "lr", 0.1)])
+    with pytest.raises(UserError, match="section model must be a mapping"):
+        check("model", "resnet50")
+    assert check("train", {"seed": "12345678901234567891"})["seed"] == 12345678901234567891
+
+
+@pytest.mark.slow
+def test_the_workflow_reads_numbers_spelt_as_text_and_says_things_once(tmp_path: Path) -> None:
+    config = default_config()
+    config["predict"]["min_score"] = "5e-2"  # as YAML reads 5e-2
+    config["analysis"]["score_threshold"] = "7e-1"
+    config["predict"]["tagged"] = ""  # empty means none, also after the paths are normalised
+    proc = snakemake(copy_workflow(tmp_path / "ok", config), "-n", "-p", "--cores", "1")
+    assert "--tagged" not in proc.stdout
+    config = default_config()
+    config["train"]["foo"] = 1
+    proc = snakemake(copy_workflow(tmp_path / "typo", config), "-n", "--cores", "1", check=False)
+    assert "config: unknown setting train.foo" in proc.stdout and "config: config:" not in proc.stdout
+    config["train"] = "fast"
+    proc = snakemake(copy_workflow(tmp_path / "flat", config), "-n", "--cores", "1", check=False)
+    assert "config: section train must be a mapping" in proc.stdout

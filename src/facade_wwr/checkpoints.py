@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -78,18 +79,25 @@ def model_file(path: str | Path) -> Path:
 
 def torch_load(path: str | Path, fix: str) -> Any:
     """``torch.load(weights_only=True)``; a failure is one line saying what the file is, then ``fix`` (never
-    torch's own advice, which is to unpickle the file)."""
+    torch's own advice, which is to unpickle the file). A file that cannot be read is an OSError, as it is."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: not the user's concern here
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
     except Exception as e:  # pickled objects, a damaged archive, or no torch file at all
-        text = str(e)
-        if "can still be loaded" in text or "safe_globals" in text:
-            why = "it holds pickled Python objects (a model saved whole?), which facade-wwr never loads"
-        elif "zip archive" in text:
-            why = "a damaged PyTorch file (incomplete zip archive)"
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head.startswith(b"PK"):  # a zip archive: torch's format since 1.6
+            pickled = type(e).__name__ == "UnpicklingError"  # torch refused an object it would have to unpickle
+            why = "it holds pickled Python objects (a model saved whole?)" if pickled else "a damaged PyTorch file"
+        elif head[:1] == b"\x80":  # a pickle's protocol byte
+            why = "a pickle"
         else:
             why = "not a PyTorch file"
-        raise UserError(f"{path}: {why}; {fix}") from None
+        never = ", which facade-wwr never loads" if "pickle" in why else ""
+        raise UserError(f"{path}: {why}{never}; {fix}") from None
 
 
 def read_model(path: Path) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from facade_wwr.city_views import (
 )
 from facade_wwr.demo import JPEG_QUALITY
 from facade_wwr.errors import UserError
-from facade_wwr.exif import pose_exif
+from facade_wwr.exif import pose_exif, read_pose
 from facade_wwr.fileio import replaced_folder
 from facade_wwr.geo import LocalFrame
 
@@ -263,6 +263,7 @@ def _write_split(folder: Path, split: str, count: int, options: Options, setting
         f35 = view.pose.f35
         data = jpeg_with_exif(view.image, pose_exif(pose["exif_lat"], pose["exif_lon"], pose["exif_heading"], f35))
         (folder / name).write_bytes(data)
+        written = read_pose(folder / name)  # the pose as EXIF holds it (rounded to its rationals), for poses.csv
         regions, index = via_regions(view)
         via[f"{name}{len(data)}"] = {"filename": name, "size": len(data), "regions": regions, "file_attributes": {}}
         cam = view.pose.camera
@@ -281,9 +282,9 @@ def _write_split(folder: Path, split: str, count: int, options: Options, setting
                 "width": cam.width,
                 "height": cam.height,
                 "f35": "" if f35 is None else f35,
-                "exif_lat": f"{pose['exif_lat']:.10f}",
-                "exif_lon": f"{pose['exif_lon']:.10f}",
-                "exif_heading": f"{pose['exif_heading']:.6f}",
+                "exif_lat": f"{written.lat:.10f}",
+                "exif_lon": f"{written.lon:.10f}",
+                "exif_heading": f"{written.heading:.6f}",
                 "target_footprint_id": city.footprints[view.pose.target].id,
                 "target_wall": view.pose.wall,
                 "off_normal": f"{view.pose.off_normal:.3f}",

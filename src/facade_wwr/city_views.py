@@ -3,8 +3,8 @@
 A view is a pure function of ``(seed, split, index)`` and the city: its own random stream picks a target
 wall, a camera standing on a street (or, now and then, at an upper floor across it) that looks at the
 wall head-on or up to 60 degrees off its normal, a few cars, hedges and trees on the ground in front of
-the wall, and the lighting. Instances are traced along pixel edges (``facade_wwr.demo``'s tracing and
-round-trip check); a building or window whose visible part is not one hole-free 4-connected region is
+the wall, and the lighting. Instances are traced by :mod:`facade_wwr.outline` (exact, checked by its
+round trip); a building or window whose visible part is not one hole-free 4-connected region is
 left out of the VIA file (and counted), never drawn wrongly. Occluders are kept only if they leave every
 traceable building and window traceable and hide at most half of any building they touch.
 """
@@ -42,9 +42,6 @@ from facade_wwr.city_render import (
     render_buildings,
 )
 from facade_wwr.geo import orientation
-
-# Polygon tracing and its round-trip check come from the flat demo; they are moving to facade_wwr.outline:
-# re-point this import there (the city modules import no other tracing code).
 from facade_wwr.outline import trace_polygon
 
 #: Split name -> stream id in the seeds of its views.

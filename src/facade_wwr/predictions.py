@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from facade_wwr.errors import UserError, Warnings
+from facade_wwr.errors import UserError, Warnings, first_line
 from facade_wwr.fileio import atomic_path
 
 SCHEMA = pa.schema(
@@ -223,7 +223,10 @@ def read(path: str | Path) -> Predictions:
     except FileNotFoundError:
         raise UserError(f"{path}: prediction file not found") from None
     except (pa.ArrowException, OSError) as e:
-        raise UserError(f"{path}: not a readable Parquet prediction file ({e})") from None
+        raise UserError(f"{path}: not a readable Parquet prediction file ({first_line(e)})") from None
+    twice = sorted({c for c in arrow.column_names if arrow.column_names.count(c) > 1})
+    if twice:
+        raise UserError(f"{path}: not a facade-wwr prediction file (column {twice[0]} appears twice)")
     missing = [c for c in COLUMNS if c not in arrow.column_names]
     meta = {k.decode(): v.decode() for k, v in (arrow.schema.metadata or {}).items()}
     absent = [k for k in METADATA_KEYS if k not in meta]
@@ -231,7 +234,7 @@ def read(path: str | Path) -> Predictions:
         raise UserError(f"{path}: not a facade-wwr prediction file (missing {', '.join(missing + absent)})")
     size = {}
     for key in ("image_width", "image_height"):
-        if not meta[key].isdigit() or int(meta[key]) == 0:
+        if not (meta[key].isascii() and meta[key].isdecimal()) or int(meta[key]) == 0:
             raise UserError(f"{path}: {key} {meta[key]!r} is not a positive whole number of pixels")
         size[key] = int(meta[key])
     for name in COLUMNS:

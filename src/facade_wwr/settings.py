@@ -2,8 +2,8 @@
 
 * Defaults live in the two dataclasses below (``config/config.yaml`` mirrors them).
 * Rules (types, ranges, choices) live in one JSON schema shipped inside the package,
-  ``schemas/settings.schema.yaml``; the workflow's config schema refers to it, and :func:`check` applies it
-  here, so ``facade-wwr train`` and the workflow refuse the same values.
+  ``schemas/settings.schema.yaml``; :func:`check` applies it, for ``facade-wwr train`` and for the workflow
+  (``common.smk``) alike, so the two refuse the same values.
 * Every number is finite: JSON schema lets NaN through ``minimum``/``maximum``, so :func:`finite_problem`
   checks that over a whole config (the workflow calls it too).
 """
@@ -115,6 +115,9 @@ def _coerced(rule: Mapping[str, Any], value: Any) -> Any:
     """Text that spells a number becomes one where the rule wants a number (YAML reads ``1e-3`` as text)."""
     kinds = rule.get("type", [])
     kinds = [kinds] if isinstance(kinds, str) else kinds
+    if isinstance(value, str) and "integer" in kinds:
+        with contextlib.suppress(ValueError):
+            return int(value)  # exactly, where float() would round a long one
     if isinstance(value, str) and {"number", "integer"} & set(kinds):
         with contextlib.suppress(ValueError):
             value = float(value)
@@ -123,6 +126,15 @@ def _coerced(rule: Mapping[str, Any], value: Any) -> Any:
 
 #: a jsonschema type in the words a user reads
 _TYPES = {"integer": "an integer", "number": "a number", "boolean": "true or false", "string": "text"}
+
+
+def coerce_numbers(value: Any, rule: Mapping[str, Any]) -> Any:
+    """``value`` (a config) with text that spells a number made a number wherever the JSON-schema ``rule``
+    wants one: the workflow applies it to the whole config, as :func:`check` does to ``model``/``train``."""
+    if isinstance(value, dict):
+        properties = rule.get("properties", {})
+        return {k: coerce_numbers(v, properties.get(k, {})) for k, v in value.items()}
+    return _coerced(rule, value)
 
 
 def _message(error: Any, rule: Mapping[str, Any]) -> str:
@@ -146,6 +158,8 @@ def check(section: str, values: Mapping[str, Any], source: str = "settings") -> 
     fault is a one-line UserError naming ``source`` (unknown keys) or the setting."""
     import jsonschema
 
+    if not isinstance(values, Mapping):
+        raise UserError(f"{source}: section {section} must be a mapping")
     rules = schema()["$defs"][section]
     known = rules["properties"]
     unknown = sorted(set(values) - set(known))
@@ -192,9 +206,8 @@ def load_settings(
     for path in configs:
         for name, part in _config_sections(path).items():
             sections[name].update(check(name, part, str(path)))  # a fault names its file
-    source = str(configs[-1]) if configs else "settings"
     for section, key, value in overrides:
-        sections[section].update(check(section, {key: value}, source))
+        sections[section].update(check(section, {key: value}, "--set"))
     return ModelSettings(**sections["model"]), TrainSettings(**sections["train"])
 
 
@@ -211,13 +224,7 @@ def _config_sections(config: str | Path) -> dict[str, dict[str, Any]]:
         raise UserError(f"{config}: malformed YAML ({first_line(e)})") from None
     if not isinstance(data, dict):
         raise UserError(f"{config}: expected a mapping with model and train sections")
-    out = {}
-    for name in SECTIONS:
-        part = data.get(name) or {}
-        if not isinstance(part, dict):
-            raise UserError(f"{config}: section {name} must be a mapping")
-        out[name] = part
-    return out
+    return {name: data.get(name) or {} for name in SECTIONS}
 
 
 def from_dict(cls: type, values: Mapping[str, Any]) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from facade_wwr import DEFAULT_CLASSES, masks, outline, predictions
+from facade_wwr import DEFAULT_CLASSES, masks, outline, predictions, tables
 from facade_wwr.analysis import check_threshold
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.fileio import write_text
@@ -142,6 +142,8 @@ class Options:
     min_iou: float = 0.9
     class_attribute: str = "class"
     class_style: str = "checkbox"
+    #: combine prediction files of more than one model (refused otherwise)
+    mixed_models: bool = False
 
     def check(self) -> None:
         """Refuse option values that would write a file via2coco cannot read back."""
@@ -247,11 +249,15 @@ def build_via(
     summary = Summary(out)
     export: dict[str, Any] = {}
     seen: dict[str, str] = {}
+    first_model: tuple[str, str] | None = None
     for pred_path in map(str, pred_paths):
         pred = predictions.read(pred_path)
         if pred.image in seen:
             raise UserError(f"photo {pred.image} has two prediction files: {seen[pred.image]} and {pred_path}")
         seen[pred.image] = pred_path
+        first_model = first_model or (pred.model, pred_path)
+        if not options.mixed_models:
+            tables.refuse_mixed_models(first_model, pred.model, pred_path)
         size = UNKNOWN_SIZE if photos is None else predictions.photo_of(pred, photos, pred_path)[0].stat().st_size
         points = tagged.get(pred.image, [])
         regions = instance_regions(pred_path, pred, options, summary, warnings) + points

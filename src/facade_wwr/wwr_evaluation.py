@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from facade_wwr import DEFAULT_SCORE_THRESHOLD, analysis, masks, predictions
+from facade_wwr import DEFAULT_SCORE_THRESHOLD, analysis, masks, predictions, tables
 from facade_wwr.coco import class_names, load_coco
 from facade_wwr.errors import UserError, Warnings
 from facade_wwr.predictions import Predictions
@@ -172,8 +172,10 @@ def evaluate(
     threshold: float = DEFAULT_SCORE_THRESHOLD,
     iou_threshold: float = IOU_THRESHOLD,
     warnings: Warnings | None = None,
+    mixed_models: bool = False,
 ) -> tuple[dict[str, Any], list[Pair]]:
-    """Metrics (JSON-ready) and the model's matched pairs, for the scatter plot."""
+    """Metrics (JSON-ready) and the model's matched pairs, for the scatter plot. Prediction files of more than
+    one model are refused unless ``mixed_models``; ``model_id`` records which model was scored."""
     warnings = warnings if warnings is not None else Warnings()
     threshold = analysis.check_threshold(threshold)
     coco = load_coco(coco_path)
@@ -185,6 +187,7 @@ def evaluate(
     missing: list[str] = []
     per_photo: list[dict[str, Any]] = []
     quiet = Warnings(quiet=True)
+    first_model: tuple[str, str] | None = None
     for image in coco["images"]:
         gt_table = predictions.from_coco(coco, image["id"], source=str(coco_path))
         gt_pred = Predictions(
@@ -200,6 +203,9 @@ def evaluate(
         result = None
         if path.is_file():
             pred = read_prediction(path, image)
+            first_model = first_model or (pred.model, str(path))
+            if not mixed_models:
+                tables.refuse_mixed_models(first_model, pred.model, str(path))
             result = analysis.analyze_predictions(pred, path, threshold, warnings=warnings)
         else:
             missing.append(image["file_name"])
@@ -216,6 +222,7 @@ def evaluate(
     metrics = {
         "coco": str(coco_path),
         "pred_dir": str(pred_dir),
+        "model_id": first_model[0] if first_model else None,
         "score_threshold": threshold,
         "iou_threshold": iou_threshold,
         "photos": len(coco["images"]),

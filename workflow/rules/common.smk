@@ -5,9 +5,11 @@ import shlex
 import sys
 from pathlib import Path
 
+import yaml
+
 from snakemake.utils import validate
 
-from facade_wwr.settings import RESUMABLE_CHANGES, SECTIONS, check, finite_problem
+from facade_wwr.settings import RESUMABLE_CHANGES, SECTIONS, check, coerce_numbers, finite_problem
 from facade_wwr.errors import UserError
 from facade_wwr.images import list_images, safe_image_path
 from facade_wwr.shards import assign
@@ -17,11 +19,14 @@ from facade_wwr.via import image_names
 # The model and train sections get the very check `facade-wwr train` makes (facade_wwr.settings: the package's
 # schema, numbers spelt as text such as YAML's 1e-3 made numbers), so the two accept and refuse the same values;
 # and JSON schema lets NaN and infinity through minimum/maximum, so every number of the config is checked.
+with open(Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml", encoding="utf-8") as _f:
+    _numbers = coerce_numbers(dict(config), yaml.safe_load(_f))  # YAML reads 5e-2 as text: a number here
+config.update(_numbers)
 for _section in SECTIONS:
     try:
         config[_section] = check(_section, config.get(_section) or {}, "config")
     except UserError as e:
-        raise WorkflowError(f"config: {e}")
+        raise WorkflowError(str(e))
 if finite_problem(config):
     raise WorkflowError(f"config: {finite_problem(config)}")
 validate(config, schema="../schemas/config.schema.yaml")

@@ -17,6 +17,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--iou-threshold", type=float, default=0.5, help="mask IoU needed to match two buildings (default: 0.5)"
     )
+    options.add_mixed_models(p)
     options.add_strict(p)
 
 
@@ -29,7 +30,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--iou-threshold {args.iou_threshold}: give a number in (0, 1]")
     refuse_overwrites([args.coco], [args.out, args.plot], [(args.pred_dir, (".parquet",))])
     metrics, pairs = wwr_evaluation.evaluate(
-        args.coco, args.pred_dir, args.score_threshold, args.iou_threshold, Warnings(strict=args.strict)
+        args.coco,
+        args.pred_dir,
+        args.score_threshold,
+        args.iou_threshold,
+        Warnings(strict=args.strict),
+        mixed_models=args.mixed_models,
     )
     if args.plot:
         wwr_evaluation.plot(pairs, metrics, args.plot)

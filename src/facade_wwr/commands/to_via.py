@@ -45,6 +45,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write a VIA 2 project (Project > Load) that also defines the class, score and tagged_id attributes",
     )
+    options.add_mixed_models(p)
     options.add_strict(p)
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         min_iou=args.min_iou,
         class_attribute=args.class_attribute,
         class_style=args.class_style,
+        mixed_models=args.mixed_models,
     )
     from facade_wwr.fileio import refuse_overwrites
     from facade_wwr.images import IMAGE_SUFFIXES
