@@ -676,7 +676,8 @@ FOOTPRINT_COLUMNS = [
 ]
 
 
-def _ratio(num: float, den: float) -> str:
+def ratio_text(num: float, den: float) -> str:
+    """A ratio as the truth files write it (6 decimals), empty where there is nothing to divide by."""
     return f"{num / den:.6f}" if den > 0 else ""
 
 
@@ -698,7 +699,7 @@ def wall_rows(city: City) -> list[dict]:
                     "area_m2": f"{w.area:.4f}",
                     "window_area_m2": f"{w.window_area:.4f}",
                     "windows": len(w.windows),
-                    "wwr": _ratio(w.window_area, w.area),
+                    "wwr": ratio_text(w.window_area, w.area),
                 }
             )
     return rows
@@ -732,9 +733,9 @@ def footprint_rows(city: City) -> list[dict]:
             "walls": len(fp.exterior_walls()),
             "wall_area_m2": f"{sums['all'][1]:.4f}",
             "window_area_m2": f"{sums['all'][0]:.4f}",
-            "wwr": _ratio(*sums["all"]),
+            "wwr": ratio_text(*sums["all"]),
         }
         for name in ("north", "east", "south", "west"):
-            row[f"wwr_{name}"] = _ratio(*sums[name])
+            row[f"wwr_{name}"] = ratio_text(*sums[name])
         rows.append(row)
     return rows

@@ -50,6 +50,7 @@ from facade_wwr.errors import UserError
 from facade_wwr.exif import pose_exif, read_pose
 from facade_wwr.fileio import replaced_folder
 from facade_wwr.geo import LocalFrame
+from facade_wwr.outline import Polygon
 
 MARKER_FILE = ".facade-wwr-demo-city"
 FOOTPRINTS_FILE = "footprints.geojson"
@@ -82,7 +83,6 @@ POSE_COLUMNS = [
     "target_wall",
     "off_normal",
 ]
-Polygon = tuple[list[float], list[float]]
 
 
 # --------------------------------------------------------------------------- options

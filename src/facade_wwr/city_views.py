@@ -19,7 +19,7 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon
 
 from facade_wwr.camera import Camera, f35_from_hfov, hfov_from_f35
-from facade_wwr.city import City, Wall
+from facade_wwr.city import City, Wall, ratio_text
 from facade_wwr.city_render import (
     FRAME,
     GROUND,
@@ -432,10 +432,6 @@ PHOTO_COLUMNS = [
 ]
 
 
-def _ratio(num: float, den: float) -> str:
-    return f"{num / den:.6f}" if den > 0 else ""
-
-
 @dataclass(frozen=True)
 class WallSums:
     """Per (footprint, wall) sums of one view's visible wall pixels."""
@@ -504,9 +500,9 @@ def view_rows(view: View, file_name: str, city: City, palette: Palette) -> list[
                 "window_pixels": int(sums.window_pixels[k]),
                 "wall_m2": f"{sums.m2[k]:.6f}",
                 "window_m2": f"{sums.window_m2[k]:.6f}",
-                "pixel_wwr": _ratio(sums.window_pixels[k], sums.pixels[k]),
-                "plane_wwr": _ratio(sums.window_m2[k], sums.m2[k]),
-                "whole_wall_wwr": _ratio(wall.window_area, wall.area),
+                "pixel_wwr": ratio_text(sums.window_pixels[k], sums.pixels[k]),
+                "plane_wwr": ratio_text(sums.window_m2[k], sums.m2[k]),
+                "whole_wall_wwr": ratio_text(wall.window_area, wall.area),
             }
         )
     return rows
@@ -544,11 +540,11 @@ def view_building_rows(
                 "window_pixels": int(windows[f]),
                 "window_count": len(inst.windows),
                 "windows_dropped": inst.windows_dropped,
-                "window_percentage": _ratio(windows[f], pixels[f]),
-                "pixel_wwr": _ratio(windows[f], walls[f]),
+                "window_percentage": ratio_text(windows[f], pixels[f]),
+                "pixel_wwr": ratio_text(windows[f], walls[f]),
                 "wall_m2": f"{m2[f]:.6f}",
                 "window_m2": f"{window_m2[f]:.6f}",
-                "plane_wwr": _ratio(window_m2[f], m2[f]),
+                "plane_wwr": ratio_text(window_m2[f], m2[f]),
                 "x0": x0,
                 "y0": y0,
                 "x1": x1,

@@ -76,7 +76,6 @@ def read_json(path: str | os.PathLike[str]) -> Any:
 
     A UTF-8 byte-order mark (editors write one; VIA and json.dump never do) is skipped. A key twice in one
     object (json.load would silently keep the last: a photo's regions, a region's shape) is an error."""
-    from facade_wwr.errors import UserError
 
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(pairs)
