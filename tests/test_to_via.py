@@ -438,7 +438,7 @@ def test_round_trip_real_val_ground_truth(real_data: Path, real_coco: dict[str, 
     pred_dir.mkdir()
     pred = pred_dir / "_0CfAgwU4GRi9S6yzBbnxQ.parquet"
     table = predictions.from_coco(coco, image["id"])
-    predictions.write(pred, table, image["file_name"], image["width"], image["height"], "ground-truth", "gt")
+    predictions.write(pred, table, image["file_name"], image["width"], image["height"], "test", "test-model")
     # the photo with only tagged points: an empty prediction file still gives it an entry (and its points)
     val = real_data / "val"
     empty = pred_file(

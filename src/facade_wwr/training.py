@@ -465,6 +465,7 @@ def train(
         history = json.loads(ckpt.get("history", "[]"))
         print(f"resuming from {last} at iteration {start}", file=log)
     settings_doc = dict(header, train_coco=str(train_path), val_coco=str(val_path) if val_path else None)
+    settings_doc["train_settings"] = dataclasses.asdict(settings)  # all of them, how the run went too
     settings_doc.update(device=str(device), amp=amp, versions=_versions())
     write_json(out / "settings.json", settings_doc)
     precision = f"mixed precision ({amp_dtype_name(device)})" if amp else "float32"
