@@ -39,6 +39,24 @@ def test_a_wrong_config_key_or_type_stops_before_any_job(tmp_path: Path) -> None
     assert not (tmp_path / "results" / "demo").exists()
 
 
+def test_a_failed_job_says_its_error_on_the_terminal(tmp_path: Path) -> None:
+    """weights: coco offline: the terminal shows the one-line error (URL, where to put the file, its sha256),
+    not only logs/download_weights.log; and the slurm profile shows a failed job's log."""
+    config = tiny_config()
+    config["model"].update(architecture="maskrcnn_resnet50_fpn_v2", weights="coco", weights_dir=str(tmp_path / "w"))
+    wf = copy_workflow(tmp_path / "wf", config)
+    closed = "http://127.0.0.1:9"  # a proxy nobody listens on: offline at once, whether or not there is internet
+    env = {"https_proxy": closed, "HTTPS_PROXY": closed}
+    proc = snakemake(wf, "--cores", "1", "download_weights", env=env, check=False)
+    assert proc.returncode != 0
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("facade-wwr download-weights: error:"))
+    assert "cannot download https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-" in line
+    assert f"place the file at {tmp_path / 'w' / 'torchvision'}" in line and "its sha256 starts with" in line
+    assert line in (wf / "logs" / "download_weights.log").read_text()
+    profile = yaml.safe_load((wf / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["show-failed-logs"] is True  # a SLURM job's stderr is in a file on the cluster
+
+
 @pytest.fixture(scope="module")
 def complete_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"), tiny_config())
@@ -240,7 +258,7 @@ SHIM = """#!{python}
 # Test shim for facade-wwr: fails (or dies half-way) for one shard, runs the real command otherwise.
 import os, sys
 args = sys.argv[1:]
-if args[:1] == ["analyze"] and "{shard}" in " ".join(args):
+if "analyze" in args[:3] and "{shard}" in " ".join(args):  # after --log LOG
     if "{mode}" == "kill":  # die half-way, as facade-wwr writes: into a temporary sibling, renamed at the end
         out = args[args.index("--out") + 1]
         open(os.path.join(os.path.dirname(out), ".half.tmp.parquet"), "w").write("half a table")

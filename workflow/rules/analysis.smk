@@ -29,8 +29,8 @@ rule analyze:
         mem_mb=4000,
         runtime=60,
     shell:
-        "facade-wwr analyze {input.predictions} --out {output.table}"
-        " --score-threshold {params.threshold} {params.tagged} {params.overlays} 2> {log}"
+        "facade-wwr --log {log} analyze {input.predictions} --out {output.table}"
+        " --score-threshold {params.threshold} {params.tagged} {params.overlays}"
 
 
 rule merge:
@@ -50,7 +50,7 @@ rule merge:
         mem_mb=4000,
         runtime=30,
     shell:
-        "facade-wwr merge {input.tables} --out {output.csv} {params.unmatched} 2> {log}"
+        "facade-wwr --log {log} merge {input.tables} --out {output.csv} {params.unmatched}"
 
 
 rule evaluate:
@@ -70,5 +70,5 @@ rule evaluate:
         mem_mb=4000,
         runtime=30,
     shell:
-        "facade-wwr evaluate --coco {input.coco} --pred-dir {input.predictions} --out {output.metrics}"
-        " --plot {output.scatter} --score-threshold {params.threshold} 2> {log}"
+        "facade-wwr --log {log} evaluate --coco {input.coco} --pred-dir {input.predictions} --out {output.metrics}"
+        " --plot {output.scatter} --score-threshold {params.threshold}"

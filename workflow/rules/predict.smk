@@ -23,8 +23,8 @@ rule predict:
         mem_mb=16000,
         runtime=120,
     shell:
-        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
-        " --min-score {params.min_score} {params.npz} {input.photos:q} 2> {log}"
+        "facade-wwr --log {log} predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} {params.npz} {input.photos:q}"
 
 
 rule predict_val:
@@ -46,5 +46,5 @@ rule predict_val:
         mem_mb=16000,
         runtime=60,
     shell:
-        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
-        " --min-score {params.min_score} --coco {input.coco} 2> {log}"
+        "facade-wwr --log {log} predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} --coco {input.coco}"
