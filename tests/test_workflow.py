@@ -60,7 +60,8 @@ def test_a_failed_job_says_its_error_on_the_terminal(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def complete_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"), tiny_config())
-    snakemake(workdir, "--cores", "2")
+    proc = snakemake(workdir, "--cores", "2")
+    (workdir / "terminal.txt").write_text(proc.stderr)  # what the user saw (Snakemake writes to stderr)
     return workdir
 
 
@@ -99,6 +100,24 @@ def test_complete_run_writes_every_output(complete_run: Path) -> None:
     assert len(overlays) == len(photos)
     for log in ("train.log", "merge.log", "via2coco_train.log"):
         assert (complete_run / "logs" / log).is_file()
+
+
+@pytest.mark.slow
+def test_a_model_that_found_nothing_is_said_on_the_terminal_and_the_report(complete_run: Path) -> None:
+    """Two iterations find nothing. Each step says so where the user looks (not only in logs/), the run ends
+    with those warnings once more, and the report's first page says it."""
+    terminal = (complete_run / "terminal.txt").read_text().splitlines()
+    warnings = [line for line in terminal if line.startswith("facade-wwr: warning: results/")]
+    said = {line.split(":")[2].strip() for line in warnings}
+    assert {"results/model", "results/evaluation/wwr.json", "results/buildings.csv"} <= said, warnings
+    assert any("val mask AP50 0.000" in line and "train longer" in line for line in warnings)
+    assert any("model: 0/6 annotated val buildings found" in line for line in warnings)
+    assert any("building scores seen" in line and "mean nothing" in line for line in warnings)
+    last = terminal[-30:]  # the end of the run repeats them
+    assert any("results/model/metrics.json: val mask AP50" in line for line in last), last
+    page = (complete_run / "results" / "report" / "summary.rst").read_text()
+    assert "**The model found (almost) nothing: these results mean nothing yet.**" in page
+    assert "model: 0/6 buildings found (recall 0.000)" in page
 
 
 def change_photo(path: Path) -> None:
@@ -345,3 +364,7 @@ def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path)
     for name in ("metrics.json", "loss.png", "wwr_histogram.png", "wwr.json", "buildings.csv"):
         assert name in html, name
     assert ".jpg" in html  # sample overlays
+    line = next(line for line in html.splitlines() if "var workflow_desc = " in line)
+    first_page = json.loads(line.split(" = ", 1)[1].strip().rstrip(";"))  # the page shown when the report opens
+    assert "The model found (almost) nothing: these results mean nothing yet." in first_page
+    assert "model: 0/6 buildings found (recall 0.000)" in first_page

@@ -65,6 +65,8 @@ LOGS = Path("logs")
 BENCHMARKS = RESULTS / "benchmarks"
 DEMO = RESULTS / "demo"
 PREANNOTATIONS = RESULTS / "preannotations" / f"{Path(config['predict']['images']).name}.json"
+#: the report's first page (written by report_summary, shown by the Snakefile's `report:`)
+REPORT_SUMMARY = RESULTS / "report/summary.rst"
 
 
 def sources(split):
@@ -247,6 +249,7 @@ def all_outputs(wildcards):
         RESULTS / "evaluation/wwr.json",
         RESULTS / "report/wwr_histogram.png",
         RESULTS / "provenance.json",
+        REPORT_SUMMARY,
     ]
     if config["preview"]["n"] > 0:
         outputs.append(RESULTS / "previews/train")

@@ -48,3 +48,19 @@ rule provenance:
         LOGS / "provenance.log",
     script:
         "../scripts/provenance.py"
+
+
+rule report_summary:
+    input:
+        metrics=RESULTS / "model/metrics.json",
+        evaluation=RESULTS / "evaluation/wwr.json",
+        buildings=RESULTS / "buildings.parquet",
+        provenance=RESULTS / "provenance.json",
+    output:
+        REPORT_SUMMARY,
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "report_summary.log",
+    script:
+        "../scripts/report_summary.py"
