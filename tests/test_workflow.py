@@ -368,3 +368,44 @@ def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path)
     first_page = json.loads(line.split(" = ", 1)[1].strip().rstrip(";"))  # the page shown when the report opens
     assert "The model found (almost) nothing: these results mean nothing yet." in first_page
     assert "model: 0/6 buildings found (recall 0.000)" in first_page
+
+
+@pytest.mark.slow
+def test_provenance_describes_the_results_beside_it(complete_run: Path, tmp_path: Path) -> None:
+    """After a run with another config, a plain run made only provenance.json again, recording the demo config
+    beside the other config's buildings.csv. Now a missing demo set is made again (and all that follows), a run
+    with another config over existing results says so, and provenance refuses to record results its config did
+    not make. (Last of the complete run's tests: the refused provenance.json is removed.)"""
+    run = complete_run
+    demo, saved = run / "results" / "demo", tmp_path / "demo"
+    shutil.move(demo, saved)
+    try:
+        ran = jobs_run(snakemake(run, "-n"))
+        assert "demo_data" in ran, ran
+    finally:
+        shutil.move(saved, demo)
+    assert jobs_run(snakemake(run, "-n")) == {}
+
+    generate(tmp_path / "own", train=2, val=1, photos=2, seed=4, size=96)
+    own = {split: {"via": str(tmp_path / "own" / split / "via_region_data.json")} for split in ("train", "val")}
+    for split in own:
+        own[split]["images"] = str(tmp_path / "own" / split)
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        yaml.safe_dump(
+            {"demo": {"enabled": False}, "data": own, "predict": {"images": str(tmp_path / "own" / "photos")}}
+        )
+    )
+    proc = snakemake(run, "-n", "--configfile", str(other))
+    assert (
+        "facade-wwr: note: the results in results/ were made with another config (data.train, data.val, "
+        "demo.enabled, predict.images differ, see results/provenance.json): the jobs that depend on them rerun"
+    ) in proc.stderr
+    proc = snakemake(run, "--cores", "1", "--configfile", str(other), "--allowed-rules", "provenance", check=False)
+    assert proc.returncode != 0
+    assert (
+        "facade-wwr: error: results/provenance.json: results/coco/train.summary.json: converted from "
+        f"results/demo/train/via_region_data.json, but data.train is {own['train']['via']}: these results were made "
+        "with another config"
+    ) in proc.stderr
+    assert not (run / "results" / "provenance.json").exists()

@@ -1,5 +1,7 @@
 # Config validation, input functions and wildcard constraints shared by every stage.
 
+import hashlib
+import json
 import os
 import shlex
 import sys
@@ -44,6 +46,8 @@ def normalised(value, key=""):
 _normalised = normalised(config)
 config.clear()
 config.update(_normalised)
+#: what results/provenance.json records as config_sha256 (the rule's parameter: a config edit reruns provenance)
+CONFIG_SHA256 = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 # Analysis reads category ids: window 0, building 1 (the prediction-file contract), whatever the names.
 for name, index in (("window", 0), ("building", 1)):
@@ -73,6 +77,38 @@ def sources(split):
     """The configured VIA sources of a split, always as a list of {via, images}."""
     value = config["data"][split]
     return value if isinstance(value, list) else [value]
+
+
+def differences(old, new, key=""):
+    """The dotted keys whose values differ between two configs (lists compared whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            yield from differences(old.get(k), new.get(k), f"{key}.{k}" if key else k)
+    elif old != new:
+        yield key
+
+
+def note_another_config():
+    """A run with another config over existing results says so: results/provenance.json records the config
+    of the run that made them. (Its provenance job refuses to record results that this config did not make.)"""
+    path = RESULTS / "provenance.json"
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(previous, dict) or previous.get("config_sha256") == CONFIG_SHA256:
+        return
+    changed = list(differences(previous.get("config"), json.loads(json.dumps(config, default=str))))
+    if changed:
+        listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        print(
+            f"facade-wwr: note: the results in {RESULTS}/ were made with another config ({listed} differ, see "
+            f"{path}): the jobs that depend on them rerun",
+            file=sys.stderr,
+        )
+
+
+note_another_config()
 
 
 def demo_ready():
@@ -244,7 +280,10 @@ def tagged_input(wildcards):
 
 
 def all_outputs(wildcards):
-    outputs = [
+    # The demo's files are targets themselves: left to the checkpoint's dependants (whose input functions wait
+    # for it), a deleted demo set was never remade where the results of another config already stood.
+    outputs = [rules.demo_data.output.truth] if config["demo"]["enabled"] else []
+    outputs += [
         RESULTS / "buildings.csv",
         RESULTS / "evaluation/wwr.json",
         RESULTS / "report/wwr_histogram.png",

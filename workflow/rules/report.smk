@@ -38,10 +38,12 @@ rule provenance:
     input:
         model=RESULTS / "model/model.pt",
         buildings=RESULTS / "buildings.csv",
+        table=RESULTS / "buildings.parquet",
+        coco=expand(RESULTS / "coco/{split}.summary.json", split=("train", "val")),
     output:
         RESULTS / "provenance.json",
     params:
-        config=config,
+        config_sha256=CONFIG_SHA256,  # the script records the config itself (snakemake.config)
     conda:
         "../envs/facade-wwr.yaml"
     log:
