@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from PIL import Image
 
 from facade_wwr.cli import main
 from facade_wwr.demo import generate
-from tests.helpers import copy_workflow, jobs_run, snakemake, tiny_config
+from tests.helpers import copy_workflow, declared_only_env, jobs_run, snakemake, tiny_config
 
 
 def test_lint_reports_nothing() -> None:
@@ -358,8 +359,14 @@ def test_preannotate_then_correct_and_retrain(complete_run: Path, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path) -> None:
-    snakemake(complete_run, "--report", "report.html")
+def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path, tmp_path: Path) -> None:
+    """`snakemake --report` where only facade-wwr's own dependencies are importable (pygments came only with
+    pytest, through the [test] extra)."""
+    pytest.importorskip("tomllib")  # Python 3.11+ reads pyproject.toml
+    env = declared_only_env(tmp_path / "site")
+    blocked = subprocess.run([sys.executable, "-c", "import pytest"], env={**os.environ, **env}, capture_output=True)
+    assert blocked.returncode != 0, "the test extra must be out of reach here"
+    snakemake(complete_run, "--report", "report.html", env=env)
     html = (complete_run / "report.html").read_text(errors="replace")
     for name in ("metrics.json", "loss.png", "wwr_histogram.png", "wwr.json", "buildings.csv"):
         assert name in html, name
