@@ -222,6 +222,41 @@ def test_odd_photo_folders_are_told_before_any_job(tmp_path: Path) -> None:
     )
 
 
+def test_a_photo_that_contributes_no_annotation_is_no_input_of_training(tmp_path: Path) -> None:
+    """The real val set lists 19 photos without polygons (tagged points, or no regions at all): changing one
+    planned via2coco and training again. Only photos that give an annotation are inputs (all with keep_empty)."""
+    generate(tmp_path / "demo", train=2, val=1, photos=2, seed=2, size=96)
+    val = tmp_path / "demo" / "val"
+    annotated = next(val.glob("*.jpg"))
+    bare, points = val / "bare.jpg", val / "points.jpg"
+    for extra in (bare, points):
+        shutil.copy(annotated, extra)
+    via = json.loads((val / "via_region_data.json").read_text())
+    point = {"shape_attributes": {"name": "point", "cx": 5, "cy": 5}, "region_attributes": {"tagged_id": "id_1"}}
+    for extra, regions in ((bare, []), (points, [point])):
+        via[extra.name] = {"filename": extra.name, "size": 1, "regions": regions, "file_attributes": {}}
+    (val / "via_region_data.json").write_text(json.dumps(via))
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
+        config["data"][split]["images"] = str(tmp_path / "demo" / split)
+    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None)
+    wf = copy_workflow(tmp_path / "wf", config)
+    target = "results/coco/val.json"
+    snakemake(wf, "--cores", "1", target)
+    for extra in (bare, points):
+        change_photo(extra)
+        assert jobs_run(snakemake(wf, "-n", target)) == {}, extra.name
+    change_photo(annotated)
+    assert jobs_run(snakemake(wf, "-n", target)).get("via2coco") == 1
+    config["data"]["keep_empty"] = True  # negatives are training photos: their changes count
+    copy_workflow(wf, config)
+    snakemake(wf, "--cores", "1", target)
+    change_photo(bare)
+    assert jobs_run(snakemake(wf, "-n", target)).get("via2coco") == 1
+
+
 @pytest.mark.slow
 def test_runtime_settings_annotated_photos_and_an_unreadable_shard(complete_run: Path, tmp_path: Path) -> None:
     run = complete_run

@@ -10,10 +10,10 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from facade_wwr.settings import RESUMABLE_CHANGES, SECTIONS, check, finite_problem
-from facade_wwr.errors import UserError
+from facade_wwr.errors import UserError, Warnings
 from facade_wwr.images import list_images, safe_image_path
 from facade_wwr.shards import assign
-from facade_wwr.via import image_names
+from facade_wwr.via import read_via
 
 
 # The model and train sections get the very check `facade-wwr train` makes (facade_wwr.settings: the package's
@@ -132,10 +132,12 @@ _via_photos_cache = {}
 
 
 def via_photos(wildcards):
-    """The photos a split's VIA files name, so that replacing an annotated photo reruns via2coco and
-    training. Names that are missing or unsafe are left out here: via2coco reports them. Cached per state
-    of each VIA file."""
+    """The photos a split's VIA files annotate, so that replacing an annotated photo reruns via2coco and
+    training. Photos that contribute no annotation (listed without regions, or with tagged points only) are
+    left out unless data.keep_empty keeps them: touching one must not retrain. Names that are missing or
+    unsafe are left out here too: via2coco reports them. Cached per state of each VIA file."""
     demo_ready()
+    data = config["data"]
     photos = []
     for source in sources(wildcards.split):
         via = Path(source["via"])
@@ -144,10 +146,11 @@ def via_photos(wildcards):
         key = (str(via), via.stat().st_mtime_ns, source["images"])
         if key not in _via_photos_cache:
             try:
-                names = image_names(via)
+                images = read_via(via, data["class_attribute"], data["classes"], warnings=Warnings(quiet=True)).images
             except UserError:
                 # via2coco reports it. (Raised here, the error would make Snakemake keep the old COCO file.)
                 continue
+            names = [im.filename for im in images if im.polygons or data["keep_empty"]]
             _via_photos_cache[key] = [str(p) for p in (safe_photo(source, n) for n in names) if p]
         photos += _via_photos_cache[key]
     return photos
