@@ -450,3 +450,14 @@ def test_a_model_that_finds_nothing_is_said_to(trained: Path) -> None:
     good["segm"]["per_class"]["building"]["AP50"] = 0.004
     assert "(window 0.900, building 0.004) is near zero" in weak_model(good, "m")
     assert weak_model({"segm": None}, "m") is None  # no val annotations: nothing measured
+
+
+def test_the_loss_plot_names_every_line(tmp_path: Path) -> None:
+    """The learning-rate line (second axis) and the AP50 line (third axis) are in the one legend."""
+    records = [
+        {"iteration": i, "loss": 2.0 / i, "loss_mask": 1.0 / i, "lr": 1e-3 * min(1, i / 5)} for i in range(1, 20)
+    ]
+    history = [{"iteration": 10, "segm": {"AP50": 0.3}}, {"iteration": 19, "segm": {"AP50": 0.5}}]
+    path = tmp_path / "loss.png"
+    assert training.plot_losses(records, history, path) == ["loss", "loss_mask", "lr", "val mask AP50"]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

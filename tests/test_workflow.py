@@ -257,6 +257,31 @@ def test_a_photo_that_contributes_no_annotation_is_no_input_of_training(tmp_path
     assert jobs_run(snakemake(wf, "-n", target)).get("via2coco") == 1
 
 
+def test_a_dry_run_reads_well_and_overlay_format_is_a_setting(tmp_path: Path) -> None:
+    """via2coco and predict jobs say what they do instead of listing every photo (via2coco printed all 130 of
+    the real training set); analysis.overlay_format reaches analyze and the report; a bad one stops at once."""
+    generate(tmp_path / "demo", train=3, val=1, photos=3, seed=2, size=96)
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
+        config["data"][split]["images"] = str(tmp_path / "demo" / split)
+    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None, shard_size=50)
+    config["analysis"]["overlay_format"] = "png"
+    wf = copy_workflow(tmp_path / "wf", config)
+    proc = snakemake(wf, "-n", "-p", "--cores", "1")
+    out = proc.stdout + proc.stderr
+    via = config["data"]["train"]["via"]
+    assert f"via2coco: {via} -> results/coco/train.json (log: logs/via2coco_train.log)" in out
+    assert "predict: the photos of shard s000 -> results/predictions/s000 (log: logs/predict/s000.log)" in out
+    assert not [line for line in out.splitlines() if line.startswith("    input:") and ".jpg" in line]
+    assert "--overlay-format png" in out
+    config["analysis"]["overlay_format"] = "gif"
+    copy_workflow(wf, config)
+    proc = snakemake(wf, "-n", check=False)
+    assert proc.returncode != 0 and "overlay_format" in proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 def test_runtime_settings_annotated_photos_and_an_unreadable_shard(complete_run: Path, tmp_path: Path) -> None:
     run = complete_run
@@ -439,6 +464,9 @@ def test_provenance_describes_the_results_beside_it(complete_run: Path, tmp_path
         )
     )
     proc = snakemake(run, "-n", "--configfile", str(other))
+    job = next(b for b in proc.stderr.split("\n[") if "rule provenance:" in b)  # a job's lines follow its time
+    reason = next(line for line in job.splitlines() if line.startswith("    reason:"))
+    assert "Params have changed" in reason and "score_threshold" not in reason, reason  # its hash, not the config
     assert (
         "facade-wwr: note: the results in results/ were made with another config (data.train, data.val, "
         "demo.enabled, predict.images differ, see results/provenance.json): the jobs that depend on them rerun"

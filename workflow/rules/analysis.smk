@@ -18,7 +18,10 @@ rule analyze:
             else ""
         ),
         overlays=lambda wildcards, output: (
-            f"--overlays {output.overlays} --photos {shlex.quote(config['predict']['images'])}" if output.overlays else ""
+            f"--overlays {output.overlays} --photos {shlex.quote(config['predict']['images'])}"
+            f" --overlay-format {config['analysis']['overlay_format']}"
+            if output.overlays
+            else ""
         ),
     conda:
         "../envs/facade-wwr.yaml"

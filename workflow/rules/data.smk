@@ -26,6 +26,9 @@ rule via2coco:
     output:
         coco=RESULTS / "coco/{split}.json",
         summary=RESULTS / "coco/{split}.summary.json",
+    # printed instead of the job's inputs, which list every annotated photo
+    message:
+        "via2coco: {input.via} -> {output.coco} (log: {log})"
     params:
         sources=via2coco_args,
         classes=",".join(config["data"]["classes"]),

@@ -20,12 +20,13 @@ rule sample_overlays:
     output:
         report(
             directory(RESULTS / "report/overlays"),
-            patterns=["{name}.jpg"],
+            patterns=[f"{{name}}.{config['analysis']['overlay_format']}"],
             category="Overlays",
             caption="../report/overlays.rst",
         ),
     params:
         n=8,
+        suffix=f".{config['analysis']['overlay_format']}",
     conda:
         "../envs/facade-wwr.yaml"
     log:
