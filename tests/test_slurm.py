@@ -49,13 +49,17 @@ def fit_threads(profile: Path, cpus: int) -> None:
 
 
 def planned_threads(proc: subprocess.CompletedProcess[str]) -> dict[str, set[int]]:
-    """Rule -> the threads its jobs ask for, from a dry run's job listing (1 when none is printed)."""
+    """Rule -> the threads its jobs ask for, from a dry run's job listing (1 when none is printed); a job with a
+    message (predict) prints it instead, and the message says its threads."""
     threads: dict[str, set[int]] = {}
     for block in re.split(r"^\[.+\]$", proc.stdout + proc.stderr, flags=re.MULTILINE):  # each job after its time
         rule = re.search(r"^(?:local)?(?:rule|checkpoint) (\w+):$", block, re.MULTILINE)
+        message = re.search(r"^Job \d+: (\w+): .*\(threads: (\d+)", block, re.MULTILINE)
         if rule:
             n = re.search(r"^    threads: (\d+)$", block, re.MULTILINE)
             threads.setdefault(rule[1], set()).add(int(n[1]) if n else 1)
+        elif message:
+            threads.setdefault(message[1], set()).add(int(message[2]))
     return threads
 
 

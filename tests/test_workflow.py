@@ -273,7 +273,9 @@ def test_a_dry_run_reads_well_and_overlay_format_is_a_setting(tmp_path: Path) ->
     out = proc.stdout + proc.stderr
     via = config["data"]["train"]["via"]
     assert f"via2coco: {via} -> results/coco/train.json (log: logs/via2coco_train.log)" in out
-    assert "predict: the photos of shard s000 -> results/predictions/s000 (log: logs/predict/s000.log)" in out
+    assert (
+        "predict: the photos of shard s000 -> results/predictions/s000 (threads: 1, log: logs/predict/s000.log)" in out
+    )
     assert not [line for line in out.splitlines() if line.startswith("    input:") and ".jpg" in line]
     assert "--overlay-format png" in out
     config["analysis"]["overlay_format"] = "gif"

@@ -9,7 +9,7 @@ rule predict:
         directory(RESULTS / "predictions/{shard}"),
     # printed instead of the job's inputs, which list every photo of the shard
     message:
-        "predict: the photos of shard {wildcards.shard} -> {output} (log: {log})"
+        "predict: the photos of shard {wildcards.shard} -> {output} (threads: {threads}, log: {log})"
     params:
         batch_size=config["predict"]["batch_size"],
         min_score=config["predict"]["min_score"],
