@@ -23,6 +23,10 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/preannotate.smk"
 
 
+# The report's first page: what the run found, and whether it means anything (rule report_summary).
+report: str(REPORT_SUMMARY.resolve()) if REPORT_SUMMARY.is_file() else "workflow/report/workflow.rst"
+
+
 rule all:
     input:
         all_outputs,

@@ -7,6 +7,7 @@ The data are the project's own synthetic facades (``facade_wwr.demo``) at a smal
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -40,6 +41,57 @@ def copy_workflow(dest: Path, config: dict[str, Any] | None = None) -> Path:
     if config is not None:
         (dest / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return dest
+
+
+def _top_level_modules(dist: importlib.metadata.Distribution) -> set[str]:
+    """The importable top-level names a distribution installs."""
+    names = set()
+    for file in dist.files or []:
+        first = file.parts[0] if file.parts else ""
+        if first in ("..", "__pycache__") or first.endswith((".dist-info", ".data", ".pth")):
+            continue
+        names.add(first.split(".")[0] if len(file.parts) == 1 else first)
+    return names
+
+
+def declared_only_env(folder: Path) -> dict[str, str]:
+    """Environment variables under which Python can import only what facade-wwr declares: its
+    ``pyproject.toml`` dependencies (no extras) and theirs, as after a plain ``pip install -e .``. Every other
+    installed distribution (the ``[test]`` extra's pytest and what it brought, say) is unimportable, through a
+    ``sitecustomize`` module written into ``folder``."""
+    import tomllib
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    wanted: dict[str, importlib.metadata.Distribution] = {}
+    todo = [
+        (Requirement(r), ("",)) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
+    todo.append((Requirement("facade-wwr"), ("",)))
+    while todo:
+        req, extras = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in wanted or (req.marker and not any(req.marker.evaluate({"extra": e}) for e in extras)):
+            continue
+        try:
+            wanted[name] = importlib.metadata.distribution(req.name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        todo += [(Requirement(r), ("", *req.extras)) for r in wanted[name].requires or []]
+    allowed = set().union(*(_top_level_modules(d) for d in wanted.values()))
+    others = [d for d in importlib.metadata.distributions() if canonicalize_name(d.metadata["Name"]) not in wanted]
+    blocked = set().union(*(_top_level_modules(d) for d in others)) - allowed - set(sys.stdlib_module_names)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        f"BLOCKED = {sorted(blocked)!r}\n"
+        "class Undeclared:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in BLOCKED:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (undeclared)', name=name)\n"
+        "sys.meta_path.insert(0, Undeclared())\n"
+    )
+    return {"PYTHONPATH": os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH", "")) if p)}
 
 
 def default_config() -> dict[str, Any]:

@@ -374,3 +374,43 @@ def test_loading_tagged_points_warns_about_bad_points(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="malformed JSON"):
         (tmp_path / "bad.json").write_text("{")
         via.tagged_points(tmp_path / "bad.json", warnings=w)
+
+
+def test_kept_windows_are_counted_and_a_table_without_any_is_warned_about(tmp_path: Path, capsys) -> None:
+    """analyze and merge say how many windows were kept per photo; a table where the threshold keeps no
+    window (the real data set's first run: best window 0.556 under 0.7) is warned about with the scores seen."""
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    write_pred(preds, "a.jpg", [("building", 0.95, A), ("window", 0.556, W1), ("window", 0.3, W2)])
+    write_pred(preds, "b.jpg", [("building", 0.9, B), ("window", 0.41, W4)])
+    table = tmp_path / "s000.parquet"
+    assert main(["analyze", str(preds), "--out", str(table)]) == 0
+    captured = capsys.readouterr()
+    assert f"{table}: 2 buildings on 2 photos, 0 windows kept (0.0 per photo)" in captured.out
+    assert (
+        f"facade-wwr: warning: {table}: no window kept on the 2 photos (window scores seen 0.300-0.556, score "
+        "threshold 0.7): these results mean nothing (README, Troubleshooting: 'All window percentages are 0')"
+    ) in captured.err
+    info = tables.read(table)[1]
+    assert info.instances["window"] == {"seen": 3, "kept": 0, "min": pytest.approx(0.3), "max": pytest.approx(0.556)}
+    assert info.instances["building"]["kept"] == 2
+
+    csv = tmp_path / "buildings.csv"
+    assert main(["merge", str(table), "--out", str(csv)]) == 0
+    captured = capsys.readouterr()
+    assert f"{csv}: 2 buildings on 2 photos, 0 windows kept (0.0 per photo)" in captured.out
+    assert f"facade-wwr: warning: {csv}: no window kept on the 2 photos (window scores seen 0.300-0.556" in captured.err
+    assert tables.read(csv.with_suffix(".parquet"))[1].instances == info.instances
+
+    # a lower threshold keeps one window on two photos: almost nothing; all windows in no building: zeros
+    assert main(["analyze", str(preds), "--out", str(table), "--score-threshold", "0.5"]) == 0
+    assert "the threshold keeps almost no window: 1 on 2 photos, of 3 seen" in capsys.readouterr().err
+    write_pred(preds, "b.jpg", [("building", 0.9, B), ("window", 0.8, W3), ("window", 0.8, W3 & ~rect(26, 26, 30, 35))])
+    (preds / "a.parquet").unlink()
+    assert main(["analyze", str(preds), "--out", str(table)]) == 0
+    assert "no building has a kept window: all 1 window percentages are 0" in capsys.readouterr().err
+    # the scene keeps 4 windows on 1 photo, in its buildings: nothing to say
+    scene = write_pred(tmp_path, "scene.jpg", SCENE)
+    assert main(["analyze", str(scene), "--out", str(table)]) == 0
+    captured = capsys.readouterr()
+    assert "4 windows kept (4.0 per photo)" in captured.out and "mean nothing" not in captured.err

@@ -85,3 +85,33 @@ def test_photo_without_buildings_and_saving(tmp_path: Path) -> None:
         with Image.open(path) as im:
             assert im.format == {"jpg": "JPEG", "png": "PNG"}[fmt] and im.size == (64, 48)
     assert sorted(p.name for p in (tmp_path / "ov").iterdir()) == ["e.photo.jpg", "e.photo.png"]
+
+
+def test_labels_keep_off_each_other_and_inside_the_photo() -> None:
+    """Neighbouring buildings' labels overlapped and were cut at the border: each label now moves off those
+    placed before it, and stays inside the photo with a margin."""
+    from PIL import ImageDraw
+
+    size = (400, 300)
+    draw = ImageDraw.Draw(Image.new("RGBA", size))
+    font = drawing.load_font(14)
+    taken: list = []
+    for xy in [(200, 150)] * 5 + [(399, 0), (0, 299)]:
+        drawing.draw_label(draw, xy, "b_12\n45.0%", font, size, taken)
+    for i, a in enumerate(taken):
+        assert 0 < a[0] and 0 < a[1] and a[2] < size[0] and a[3] < size[1], a
+        for b in taken[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+
+
+def test_tagged_ids_are_written_and_points_marked(tmp_path: Path) -> None:
+    photo, result = scene(tmp_path, 320, 240)
+    assert drawing.building_label("b_0", 0.5, "id_5") == "b_0\n50.0%\nid_5"
+    result.table.loc[0, ["tagged_id", "tagged_id_coords"]] = ["id_5", "[200, 40]"]
+    result.unmatched.append({"file_name": "p.jpg", "tagged_id": "id_9", "x": 250.0, "y": 30.0, "via_region": 1})
+    assert drawing.tagged_marks(result) == [(40.0, 200.0, ""), (250.0, 30.0, "id_9")]
+    pixels = np.asarray(drawing.draw_analysis(photo, result)).astype(int)
+    assert (pixels[200, 40] > 240).all()  # the attached point: a white dot
+    r, g, b = pixels[30, 250]
+    assert r > 200 and g < 100  # the point in no building: red
+    assert (pixels[40:60, 220:280].min(axis=2) > 200).any()  # its ID written below it

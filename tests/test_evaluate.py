@@ -217,3 +217,18 @@ def test_real_val_ground_truth_scores_perfectly(real_coco: dict[str, Path], tmp_
         assert m["wwr_error_points"] == {"n": 13, "mae": 0.0, "median": 0.0, "within_5_points": 1.0}
     assert sorted(p.iou for p in pairs) == [1.0] * 13
     assert max(p.true for p in pairs) == 84165 / 455161
+
+
+def test_a_model_that_finds_no_building_is_warned_about(case: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    coco, pred = case
+    out = tmp_path / "metrics.json"
+    argv = ["evaluate", "--coco", str(coco), "--pred-dir", str(pred), "--out", str(out)]
+    assert main(argv) == 0
+    assert "the building table means nothing" not in capsys.readouterr().err  # recall 0.5
+    assert main(argv + ["--score-threshold", "0.99"]) == 0  # keeps no building
+    captured = capsys.readouterr()
+    assert captured.out.startswith("model: 0/4 buildings found (recall 0.000)")
+    assert (
+        f"facade-wwr: warning: {out}: model: 0/4 annotated val buildings found (recall 0.000, score threshold "
+        "0.99): the building table means nothing yet"
+    ) in captured.err

@@ -75,7 +75,20 @@ def test_preview_draws_masks_and_legend(small_coco: Path, tmp_path: Path) -> Non
     r, g, b = pixels[45, 20]  # window: cool
     assert b > r
     assert (pixels[80, 100] == GREY).all()  # background untouched
-    assert (pixels[:5, :5] != GREY).any()  # legend in the top-left corner
+    assert pixels.shape[0] > 90 and pixels.shape[1] == 120  # the legend is a strip below the 120x90 photo
+    assert (pixels[:5, :5] == GREY).all() and (pixels[:5, -5:] == GREY).all()  # it covers nothing of the photo
+    assert (pixels[95:, :].max(axis=2) > 200).any()  # its text
+
+
+def test_a_small_photos_preview_keeps_the_photo_whole(real_coco: dict[str, Path], tmp_path: Path) -> None:
+    """The legend once covered most of a 101x101 photo of the real training set."""
+    from facade_wwr.coco import load_coco
+
+    coco = load_coco(real_coco["train"])
+    image = next(im for im in coco["images"] if (im["width"], im["height"]) == (101, 101))
+    drawn = np.asarray(drawing.preview_image(real_coco["train"], coco, image))
+    assert drawn.shape[1] == 101 and 101 < drawn.shape[0] <= 140
+    assert (drawn[101:].max(axis=2) > 200).any()  # the legend's text, below the photo
 
 
 def test_preview_errors(small_coco: Path, tmp_path: Path, capsys) -> None:
@@ -96,4 +109,4 @@ def test_preview_of_the_real_val_set(real_coco: dict[str, Path], tmp_path: Path)
     (path,) = tmp_path.iterdir()
     assert path.name == "_0CfAgwU4GRi9S6yzBbnxQ.jpg"
     with Image.open(path) as im:
-        assert im.size == (2048, 1536)
+        assert im.size[0] == 2048 and 1536 < im.size[1] < 1536 + 150  # the photo, and the legend below it

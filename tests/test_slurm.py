@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
+from facade_wwr.demo import generate
 from tests.helpers import copy_workflow, snakemake, tiny_config
 from tests.slurm_cluster import slurm_cluster, unavailable_reason
 
@@ -38,12 +41,57 @@ def rule_of(comment: str) -> str:
     return name.split("_wildcards")[0]
 
 
+def fit_threads(profile: Path, cpus: int) -> None:
+    """Set every entry of a profile's set-threads to ``cpus``, as the README tells a user whose nodes are small."""
+    config = yaml.safe_load(profile.read_text())
+    config["set-threads"] = dict.fromkeys(config["set-threads"], cpus)
+    profile.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def planned_threads(proc: subprocess.CompletedProcess[str]) -> dict[str, set[int]]:
+    """Rule -> the threads its jobs ask for, from a dry run's job listing (1 when none is printed); a job with a
+    message (predict) prints it instead, and the message says its threads."""
+    threads: dict[str, set[int]] = {}
+    for block in re.split(r"^\[.+\]$", proc.stdout + proc.stderr, flags=re.MULTILINE):  # each job after its time
+        rule = re.search(r"^(?:local)?(?:rule|checkpoint) (\w+):$", block, re.MULTILINE)
+        message = re.search(r"^Job \d+: (\w+): .*\(threads: (\d+)", block, re.MULTILINE)
+        if rule:
+            n = re.search(r"^    threads: (\d+)$", block, re.MULTILINE)
+            threads.setdefault(rule[1], set()).add(int(n[1]) if n else 1)
+        elif message:
+            threads.setdefault(message[1], set()).add(int(message[2]))
+    return threads
+
+
+def test_the_slurm_profile_is_where_threads_fit_the_nodes(tmp_path: Path) -> None:
+    """A job asking for more CPUs than its partition's nodes have waits forever (PENDING, PartitionConfig).
+    Every rule that asks for more than one thread is in the SLURM profile's set-threads, and what the profile
+    says there is what those jobs ask for."""
+    generate(tmp_path / "demo", train=2, val=1, photos=2, seed=2, size=96)  # made now: every job is planned
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
+        config["data"][split]["images"] = str(tmp_path / "demo" / split)
+    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None)
+    workdir = copy_workflow(tmp_path / "workflow", config)
+    declared = planned_threads(snakemake(workdir, "-n", "--cores", "64"))
+    many = {rule for rule, n in declared.items() if max(n) > 1}
+    profile = workdir / "profiles" / "slurm" / "config.yaml"
+    assert many and many == set(yaml.safe_load(profile.read_text())["set-threads"]), declared
+    fit_threads(profile, 3)
+    planned = planned_threads(snakemake(workdir, "-n", "--profile", "profiles/slurm", "--cores", "64"))
+    assert all(planned[rule] == {3} for rule in many), planned
+
+
 @pytest.mark.slow
 def test_demo_workflow_on_slurm_uses_gpu_and_cpu_partitions(tmp_path: Path) -> None:
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
     workdir = copy_workflow(tmp_path / "workflow", tiny_config())
+    # the README's fix for jobs that ask for more CPUs than the node has (PENDING, PartitionConfig): the profile
+    fit_threads(workdir / "profiles" / "slurm" / "config.yaml", os.cpu_count() or 1)
     with contextlib.ExitStack() as stack:
         try:
             env = stack.enter_context(slurm_cluster(tmp_path / "slurm"))
@@ -60,11 +108,6 @@ def test_demo_workflow_on_slurm_uses_gpu_and_cpu_partitions(tmp_path: Path) -> N
             "2",
             "--jobs",
             "4",
-            # the GPU rules declare 4 threads; this node has os.cpu_count() CPUs
-            "--set-threads",
-            f"train={os.cpu_count()}",
-            f"predict={os.cpu_count()}",
-            f"predict_val={os.cpu_count()}",
             env=env,
         )
         jobs = squeue_jobs(env)

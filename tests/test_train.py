@@ -433,3 +433,31 @@ def test_cuda_generator_follows_the_run_to_another_card(monkeypatch: pytest.Monk
         (state.tolist(), torch.device("cuda:0")),
         (other.tolist(), torch.device("cuda:1")),
     ]
+
+
+def test_a_model_that_finds_nothing_is_said_to(trained: Path) -> None:
+    """Two iterations find nothing: `train` warns (the workflow shows it on the terminal) what was measured
+    and what to do; a model whose every AP50 is fine gets no warning, one weak class is named."""
+    from facade_wwr.coco_metrics import weak_model
+
+    metrics = json.loads((trained / "metrics.json").read_text())
+    message = weak_model(metrics, "results/model")
+    assert message is not None and message.startswith("results/model: val mask AP50 0.0")
+    assert "is near zero: the model finds almost nothing; train longer (train.max_iter)" in message
+    assert "pretrained weights (model.weights: coco)" in message and "check the annotations" in message
+    good = {"segm": {"AP50": 0.8, "per_class": {"window": {"AP50": 0.9}, "building": {"AP50": 0.7}}}}
+    assert weak_model(good, "m") is None
+    good["segm"]["per_class"]["building"]["AP50"] = 0.004
+    assert "(window 0.900, building 0.004) is near zero" in weak_model(good, "m")
+    assert weak_model({"segm": None}, "m") is None  # no val annotations: nothing measured
+
+
+def test_the_loss_plot_names_every_line(tmp_path: Path) -> None:
+    """The learning-rate line (second axis) and the AP50 line (third axis) are in the one legend."""
+    records = [
+        {"iteration": i, "loss": 2.0 / i, "loss_mask": 1.0 / i, "lr": 1e-3 * min(1, i / 5)} for i in range(1, 20)
+    ]
+    history = [{"iteration": 10, "segm": {"AP50": 0.3}}, {"iteration": 19, "segm": {"AP50": 0.5}}]
+    path = tmp_path / "loss.png"
+    assert training.plot_losses(records, history, path) == ["loss", "loss_mask", "lr", "val mask AP50"]
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -375,3 +375,29 @@ def test_real_data_set(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert summary["tagged_points"] == 6 and summary["skipped_regions"] == []
     tagged = json.loads(val.read_text())["tagged_points"]
     assert sorted(p["tagged_id"] for p in tagged) == [f"id_{i}" for i in range(1, 7)]
+
+
+def test_log_option_keeps_messages_in_the_log_and_shows_errors_and_first_warnings(tmp_path: Path) -> None:
+    """`facade-wwr --log FILE` (how every workflow rule runs): stderr goes to FILE; the terminal still gets
+    the first 5 warnings, a count of the rest, and the one-line error."""
+    import subprocess
+    import sys
+
+    photo(tmp_path, "a.jpg")
+    doors = [poly([i, i + 5, i + 5], [1, 1, 9], {"door": True}) for i in range(7)]
+    via = via_export(tmp_path, {"a.jpg": [WINDOW, *doors]})
+    log = tmp_path / "logs" / "via2coco.log"
+    args = [sys.executable, "-m", "facade_wwr.cli", "--log", str(log), "via2coco", "--via", str(via)]
+    args += ["--images", str(tmp_path), "--out", str(tmp_path / "c.json")]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    terminal = done.stderr.splitlines()
+    assert len(terminal) == 6 and all("unknown class 'door'" in line for line in terminal[:5]), terminal
+    assert terminal[5] == f"facade-wwr: 2 more warnings in {log}"
+    assert log.read_text().count("unknown class 'door'") == 7
+    assert "c.json: 1 images" in done.stdout  # the result line stays on stdout
+
+    failed = subprocess.run([*args[:-2], "--out", str(via)], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-1].startswith("facade-wwr via2coco: error: ")
+    assert failed.stderr.splitlines()[-1] in log.read_text()

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from PIL import Image
 
 from facade_wwr.cli import main
 from facade_wwr.demo import generate
-from tests.helpers import copy_workflow, jobs_run, snakemake, tiny_config
+from tests.helpers import copy_workflow, declared_only_env, jobs_run, snakemake, tiny_config
 
 
 def test_lint_reports_nothing() -> None:
@@ -39,10 +40,29 @@ def test_a_wrong_config_key_or_type_stops_before_any_job(tmp_path: Path) -> None
     assert not (tmp_path / "results" / "demo").exists()
 
 
+def test_a_failed_job_says_its_error_on_the_terminal(tmp_path: Path) -> None:
+    """weights: coco offline: the terminal shows the one-line error (URL, where to put the file, its sha256),
+    not only logs/download_weights.log; and the slurm profile shows a failed job's log."""
+    config = tiny_config()
+    config["model"].update(architecture="maskrcnn_resnet50_fpn_v2", weights="coco", weights_dir=str(tmp_path / "w"))
+    wf = copy_workflow(tmp_path / "wf", config)
+    closed = "http://127.0.0.1:9"  # a proxy nobody listens on: offline at once, whether or not there is internet
+    env = {"https_proxy": closed, "HTTPS_PROXY": closed}
+    proc = snakemake(wf, "--cores", "1", "download_weights", env=env, check=False)
+    assert proc.returncode != 0
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("facade-wwr download-weights: error:"))
+    assert "cannot download https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-" in line
+    assert f"place the file at {tmp_path / 'w' / 'torchvision'}" in line and "its sha256 starts with" in line
+    assert line in (wf / "logs" / "download_weights.log").read_text()
+    profile = yaml.safe_load((wf / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["show-failed-logs"] is True  # a SLURM job's stderr is in a file on the cluster
+
+
 @pytest.fixture(scope="module")
 def complete_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"), tiny_config())
-    snakemake(workdir, "--cores", "2")
+    proc = snakemake(workdir, "--cores", "2")
+    (workdir / "terminal.txt").write_text(proc.stderr)  # what the user saw (Snakemake writes to stderr)
     return workdir
 
 
@@ -81,6 +101,24 @@ def test_complete_run_writes_every_output(complete_run: Path) -> None:
     assert len(overlays) == len(photos)
     for log in ("train.log", "merge.log", "via2coco_train.log"):
         assert (complete_run / "logs" / log).is_file()
+
+
+@pytest.mark.slow
+def test_a_model_that_found_nothing_is_said_on_the_terminal_and_the_report(complete_run: Path) -> None:
+    """Two iterations find nothing. Each step says so where the user looks (not only in logs/), the run ends
+    with those warnings once more, and the report's first page says it."""
+    terminal = (complete_run / "terminal.txt").read_text().splitlines()
+    warnings = [line for line in terminal if line.startswith("facade-wwr: warning: results/")]
+    said = {line.split(":")[2].strip() for line in warnings}
+    assert {"results/model", "results/evaluation/wwr.json", "results/buildings.csv"} <= said, warnings
+    assert any("val mask AP50 0.000" in line and "train longer" in line for line in warnings)
+    assert any("model: 0/6 annotated val buildings found" in line for line in warnings)
+    assert any("building scores seen" in line and "mean nothing" in line for line in warnings)
+    last = terminal[-30:]  # the end of the run repeats them
+    assert any("results/model/metrics.json: val mask AP50" in line for line in last), last
+    page = (complete_run / "results" / "report" / "summary.rst").read_text()
+    assert "**The model found (almost) nothing: these results mean nothing yet.**" in page
+    assert "model: 0/6 buildings found (recall 0.000)" in page
 
 
 def change_photo(path: Path) -> None:
@@ -184,6 +222,68 @@ def test_odd_photo_folders_are_told_before_any_job(tmp_path: Path) -> None:
     )
 
 
+def test_a_photo_that_contributes_no_annotation_is_no_input_of_training(tmp_path: Path) -> None:
+    """The real val set lists 19 photos without polygons (tagged points, or no regions at all): changing one
+    planned via2coco and training again. Only photos that give an annotation are inputs (all with keep_empty)."""
+    generate(tmp_path / "demo", train=2, val=1, photos=2, seed=2, size=96)
+    val = tmp_path / "demo" / "val"
+    annotated = next(val.glob("*.jpg"))
+    bare, points = val / "bare.jpg", val / "points.jpg"
+    for extra in (bare, points):
+        shutil.copy(annotated, extra)
+    via = json.loads((val / "via_region_data.json").read_text())
+    point = {"shape_attributes": {"name": "point", "cx": 5, "cy": 5}, "region_attributes": {"tagged_id": "id_1"}}
+    for extra, regions in ((bare, []), (points, [point])):
+        via[extra.name] = {"filename": extra.name, "size": 1, "regions": regions, "file_attributes": {}}
+    (val / "via_region_data.json").write_text(json.dumps(via))
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
+        config["data"][split]["images"] = str(tmp_path / "demo" / split)
+    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None)
+    wf = copy_workflow(tmp_path / "wf", config)
+    target = "results/coco/val.json"
+    snakemake(wf, "--cores", "1", target)
+    for extra in (bare, points):
+        change_photo(extra)
+        assert jobs_run(snakemake(wf, "-n", target)) == {}, extra.name
+    change_photo(annotated)
+    assert jobs_run(snakemake(wf, "-n", target)).get("via2coco") == 1
+    config["data"]["keep_empty"] = True  # negatives are training photos: their changes count
+    copy_workflow(wf, config)
+    snakemake(wf, "--cores", "1", target)
+    change_photo(bare)
+    assert jobs_run(snakemake(wf, "-n", target)).get("via2coco") == 1
+
+
+def test_a_dry_run_reads_well_and_overlay_format_is_a_setting(tmp_path: Path) -> None:
+    """via2coco and predict jobs say what they do instead of listing every photo (via2coco printed all 130 of
+    the real training set); analysis.overlay_format reaches analyze and the report; a bad one stops at once."""
+    generate(tmp_path / "demo", train=3, val=1, photos=3, seed=2, size=96)
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
+        config["data"][split]["images"] = str(tmp_path / "demo" / split)
+    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None, shard_size=50)
+    config["analysis"]["overlay_format"] = "png"
+    wf = copy_workflow(tmp_path / "wf", config)
+    proc = snakemake(wf, "-n", "-p", "--cores", "1")
+    out = proc.stdout + proc.stderr
+    via = config["data"]["train"]["via"]
+    assert f"via2coco: {via} -> results/coco/train.json (log: logs/via2coco_train.log)" in out
+    assert (
+        "predict: the photos of shard s000 -> results/predictions/s000 (threads: 1, log: logs/predict/s000.log)" in out
+    )
+    assert not [line for line in out.splitlines() if line.startswith("    input:") and ".jpg" in line]
+    assert "--overlay-format png" in out
+    config["analysis"]["overlay_format"] = "gif"
+    copy_workflow(wf, config)
+    proc = snakemake(wf, "-n", check=False)
+    assert proc.returncode != 0 and "overlay_format" in proc.stdout + proc.stderr
+
+
 @pytest.mark.slow
 def test_runtime_settings_annotated_photos_and_an_unreadable_shard(complete_run: Path, tmp_path: Path) -> None:
     run = complete_run
@@ -240,7 +340,7 @@ SHIM = """#!{python}
 # Test shim for facade-wwr: fails (or dies half-way) for one shard, runs the real command otherwise.
 import os, sys
 args = sys.argv[1:]
-if args[:1] == ["analyze"] and "{shard}" in " ".join(args):
+if "analyze" in args[:3] and "{shard}" in " ".join(args):  # after --log LOG
     if "{mode}" == "kill":  # die half-way, as facade-wwr writes: into a temporary sibling, renamed at the end
         out = args[args.index("--out") + 1]
         open(os.path.join(os.path.dirname(out), ".half.tmp.parquet"), "w").write("half a table")
@@ -321,9 +421,69 @@ def test_preannotate_then_correct_and_retrain(complete_run: Path, tmp_path: Path
 
 
 @pytest.mark.slow
-def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path) -> None:
-    snakemake(complete_run, "--report", "report.html")
+def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path, tmp_path: Path) -> None:
+    """`snakemake --report` where only facade-wwr's own dependencies are importable (pygments came only with
+    pytest, through the [test] extra)."""
+    pytest.importorskip("tomllib")  # Python 3.11+ reads pyproject.toml
+    env = declared_only_env(tmp_path / "site")
+    blocked = subprocess.run([sys.executable, "-c", "import pytest"], env={**os.environ, **env}, capture_output=True)
+    assert blocked.returncode != 0, "the test extra must be out of reach here"
+    snakemake(complete_run, "--report", "report.html", env=env)
     html = (complete_run / "report.html").read_text(errors="replace")
     for name in ("metrics.json", "loss.png", "wwr_histogram.png", "wwr.json", "buildings.csv"):
         assert name in html, name
     assert ".jpg" in html  # sample overlays
+    line = next(line for line in html.splitlines() if "var workflow_desc = " in line)
+    first_page = json.loads(line.split(" = ", 1)[1].strip().rstrip(";"))  # the page shown when the report opens
+    assert "The model found (almost) nothing: these results mean nothing yet." in first_page
+    assert "model: 0/6 buildings found (recall 0.000)" in first_page
+
+
+@pytest.mark.slow
+def test_provenance_describes_the_results_beside_it(complete_run: Path, tmp_path: Path) -> None:
+    """After a run with another config, a plain run made only provenance.json again, recording the demo config
+    beside the other config's buildings.csv. Now a missing demo set is made again (and all that follows), a run
+    with another config over existing results says so, and provenance refuses to record results its config did
+    not make. (Last of the complete run's tests: the refused provenance.json is removed.)"""
+    run = complete_run
+    demo, saved = run / "results" / "demo", tmp_path / "demo"
+    shutil.move(demo, saved)
+    try:
+        ran = jobs_run(snakemake(run, "-n"))
+        assert "demo_data" in ran, ran
+    finally:
+        shutil.move(saved, demo)
+    assert jobs_run(snakemake(run, "-n")) == {}
+
+    generate(tmp_path / "own", train=2, val=1, photos=2, seed=4, size=96)
+    own = {split: {"via": str(tmp_path / "own" / split / "via_region_data.json")} for split in ("train", "val")}
+    for split in own:
+        own[split]["images"] = str(tmp_path / "own" / split)
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        yaml.safe_dump(
+            {"demo": {"enabled": False}, "data": own, "predict": {"images": str(tmp_path / "own" / "photos")}}
+        )
+    )
+    # a setting only provenance records: its rerun reason shows two hashes, not the whole config twice
+    tolerance = tmp_path / "tolerance.yaml"
+    tolerance.write_text(yaml.safe_dump({"preannotate": {"tolerance": 2.0}}))
+    proc = snakemake(run, "-n", "--configfile", str(tolerance))
+    assert set(jobs_run(proc)) == {"provenance", "report_summary", "all"}, jobs_run(proc)
+    reason = next(line for line in proc.stdout.splitlines() if "Params have changed" in line)
+    assert "tolerance" not in reason and len(reason) < 400, reason
+    assert "another config (preannotate.tolerance differ" in proc.stderr
+
+    proc = snakemake(run, "-n", "--configfile", str(other))
+    assert (
+        "facade-wwr: note: the results in results/ were made with another config (data.train, data.val, "
+        "demo.enabled, predict.images differ, see results/provenance.json): the jobs that depend on them rerun"
+    ) in proc.stderr
+    proc = snakemake(run, "--cores", "1", "--configfile", str(other), "--allowed-rules", "provenance", check=False)
+    assert proc.returncode != 0
+    assert (
+        "facade-wwr: error: results/provenance.json: results/coco/train.summary.json: converted from "
+        f"results/demo/train/via_region_data.json, but data.train is {own['train']['via']}: these results were made "
+        "with another config"
+    ) in proc.stderr
+    assert not (run / "results" / "provenance.json").exists()

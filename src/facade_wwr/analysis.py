@@ -305,6 +305,9 @@ def analyze_files(
     first_model: tuple[str, str] | None = None
     frames: list[pd.DataFrame] = []
     unmatched: list[dict[str, Any]] = []
+    instances: dict[str, dict[str, Any]] = {}
+    for name in ("window", "building"):
+        tables.count_instances(instances, name, np.empty(0), 0)
     for path in paths:
         pred = predictions.read(path)
         if pred.image in seen:
@@ -318,6 +321,10 @@ def analyze_files(
         result = analyze_predictions(pred, path, threshold, points.get(pred.image, ()), tagged_path, warnings)
         if on_photo is not None:
             on_photo(result)
+        ids = pred.table["category_id"].to_numpy()
+        scores = pred.table["score"].to_numpy(dtype=np.float64)
+        tables.count_instances(instances, "window", scores[ids == WINDOW_ID], len(result.instances.windows))
+        tables.count_instances(instances, "building", scores[ids == BUILDING_ID], len(result.instances.buildings))
         frames.append(result.table)
         unmatched.extend(result.unmatched)
     elsewhere = [
@@ -335,6 +342,11 @@ def analyze_files(
     nonempty = [f for f in frames if len(f)]
     table = tables.conform(pd.concat(nonempty, ignore_index=True)) if nonempty else tables.empty()
     info = tables.TableInfo(
-        photos=sorted(seen), unmatched=unmatched, elsewhere=elsewhere, tagged=tagged_path, score_threshold=threshold
+        photos=sorted(seen),
+        unmatched=unmatched,
+        elsewhere=elsewhere,
+        tagged=tagged_path,
+        score_threshold=threshold,
+        instances=instances,
     )
     return Analysis(tables.sort(table), info, report)

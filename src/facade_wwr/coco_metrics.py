@@ -134,3 +134,25 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         f"mask AP {f(segm['AP'])} AP50 {f(segm['AP50'])} | box AP {f(bbox['AP'])} AP50 {f(bbox['AP50'])} "
         f"| mask AP50 per class: {per_class}"
     )
+
+
+#: A val mask AP50 below this (overall, or of one class) means the model finds almost nothing.
+LOW_AP50 = 0.05
+
+
+def weak_model(metrics: dict[str, Any], source: str | Path) -> str | None:
+    """What a user must hear about a model whose val mask AP50 (or one class's) is near zero, or None."""
+    segm = metrics.get("segm")
+    if not segm:
+        return None
+    per_class = segm["per_class"]
+    low = [v for v in [segm["AP50"], *(c["AP50"] for c in per_class.values())] if v is not None and v < LOW_AP50]
+    if not low:
+        return None
+    classes = ", ".join(f"{k} {'n/a' if v['AP50'] is None else format(v['AP50'], '.3f')}" for k, v in per_class.items())
+    ap50 = "n/a" if segm["AP50"] is None else f"{segm['AP50']:.3f}"
+    return (
+        f"{source}: val mask AP50 {ap50} ({classes}) is near zero: the model finds almost nothing; train longer "
+        "(train.max_iter), start from pretrained weights (model.weights: coco), or check the annotations "
+        "(results/previews/train)"
+    )

@@ -95,32 +95,94 @@ def paint(
     return None
 
 
+Box = tuple[float, float, float, float]
+
+
+def label_box(
+    xy: tuple[float, float], bbox: tuple[float, float, float, float], size: tuple[int, int]
+) -> tuple[Box, tuple[float, float]]:
+    """The box of a label of text box ``bbox`` centred on ``xy``, moved inside the image with a margin, and
+    where its text starts."""
+    left, top, right, bottom = bbox
+    w, h = right - left, bottom - top
+    pad = max(2, round(h * 0.1))
+    x = min(max(xy[0] - w / 2, 2 * pad), max(size[0] - w - 2 * pad, 0))
+    y = min(max(xy[1] - h / 2, 2 * pad), max(size[1] - h - 2 * pad, 0))
+    return (x - pad, y - pad, x + w + pad, y + h + pad), (x - left, y - top)
+
+
 def draw_label(
     draw: ImageDraw.ImageDraw,
     xy: tuple[float, float],
     text: str,
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
     size: tuple[int, int],
+    taken: list[Box] | None = None,
+    within: Box | None = None,
 ) -> None:
-    """White text centred on ``xy`` over a dark translucent box, kept inside the image."""
-    left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font, align="center")
-    w, h = right - left, bottom - top
-    pad = max(2, round(h * 0.15))
-    x = min(max(xy[0] - w / 2, pad), max(size[0] - w - pad, pad))
-    y = min(max(xy[1] - h / 2, pad), max(size[1] - h - pad, pad))
-    draw.rectangle((x - pad, y - pad, x + w + pad, y + h + pad), fill=(0, 0, 0, 160))
-    draw.multiline_text((x - left, y - top), text, fill=(255, 255, 255, 255), font=font, align="center")
+    """White text centred on ``xy`` over a dark translucent box, kept inside the image.
+
+    With ``taken`` (the boxes of labels drawn before), the label moves off them: to the nearest free place a
+    line height at a time up or down, then sideways, preferring places whose centre stays ``within`` (its
+    building's box); its own box is added to ``taken``.
+    """
+    bbox = draw.multiline_textbbox((0, 0), text, font=font, align="center")
+    box, origin = label_box(xy, bbox, size)
+    if taken is not None:
+        step_y, step_x = (box[3] - box[1]) / 2, (box[2] - box[0]) / 2
+
+        def free(b: Box) -> bool:
+            return not any(b[0] < t[2] and t[0] < b[2] and b[1] < t[3] and t[1] < b[3] for t in taken)
+
+        def inside(b: Box) -> bool:
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            return within is None or (within[0] <= cx <= within[2] and within[1] <= cy <= within[3])
+
+        shifts = [(0.0, 0.0)] + [(0.0, s * k * step_y) for k in range(1, 9) for s in (1, -1)]
+        shifts += [(s * k * step_x, j * step_y) for k in (1, 2, 3) for s in (1, -1) for j in (0, 1, -1, 2, -2)]
+        candidates = [label_box((xy[0] + dx, xy[1] + dy), bbox, size) for dx, dy in shifts]
+        for c in [c for c in candidates if inside(c[0])] + candidates:
+            if free(c[0]):
+                box, origin = c
+                break
+        taken.append(box)
+    draw.rectangle(box, fill=(0, 0, 0, 160))
+    draw.multiline_text(origin, text, fill=(255, 255, 255, 255), font=font, align="center")
 
 
-def building_label(building_id: str, window_percentage: float) -> str:
-    """What an overlay writes on a building: its ID and window percentage (in %, one decimal)."""
-    return f"{building_id}\n{100.0 * window_percentage:.1f}%"
+def building_label(building_id: str, window_percentage: float, tagged_id: str = "") -> str:
+    """What an overlay writes on a building: its ID, window percentage (in %, one decimal) and tagged ID(s)."""
+    return f"{building_id}\n{100.0 * window_percentage:.1f}%" + (f"\n{tagged_id}" if tagged_id else "")
+
+
+def fitting_font(draw: ImageDraw.ImageDraw, texts: Sequence[str], size: int, width: int) -> Any:
+    """The font at ``size`` px, smaller where the widest text (a long tagged ID) would not fit the photo."""
+    while True:
+        font = load_font(size)
+        widest = max((draw.multiline_textbbox((0, 0), t, font=font)[2] for t in texts), default=0)
+        if widest <= 0.9 * width or size <= 6:
+            return font
+        size -= 1
+
+
+def tagged_marks(result: PhotoResult) -> list[tuple[float, float, str]]:
+    """The photo's tagged points as ``(x, y, tagged_id)``: those attached to a building with "" (their ID is in
+    its label), those in no kept building with their ID."""
+    marks = []
+    for coords in result.table["tagged_id_coords"]:
+        for yx in filter(None, str(coords).split(";")):  # "[y, x]", as the table writes them
+            y, x = (float(v) for v in yx.strip("[] ").split(","))
+            marks.append((x, y, ""))
+    return marks + [(float(r["x"]), float(r["y"]), str(r["tagged_id"])) for r in result.unmatched]
 
 
 def draw_analysis(photo: Image.Image, result: PhotoResult) -> Image.Image:
-    """The photo with kept buildings and windows painted, each building labelled with ID and percentage.
+    """The photo with kept buildings and windows painted, each building labelled with its ID, window percentage
+    and tagged ID, and each tagged point marked (white: attached to the building it lies in; red, with its ID:
+    in no kept building).
 
-    Buildings are painted back to front (lowest score first), windows on top of them.
+    Buildings are painted back to front (lowest score first), windows on top of them. Labels are placed front
+    to back (highest score first), each moved off the points and the labels placed before it.
     """
     pixels = np.array(photo.convert("RGB"))
     width, height = photo.size
@@ -134,11 +196,23 @@ def draw_analysis(photo: Image.Image, result: PhotoResult) -> Image.Image:
     image = Image.fromarray(pixels).convert("RGBA")
     layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    font = load_font(font_size(width, height))
-    rows = list(zip(result.table.itertuples(index=False), anchors))
-    for row, xy in reversed(rows):  # the front building's label last, on top
+    rows = list(result.table.itertuples(index=False))
+    texts = [building_label(r.id, r.window_percentage, r.tagged_id) for r in rows]
+    marks = tagged_marks(result)
+    size = font_size(width, height)
+    font = fitting_font(draw, texts + [m[2] for m in marks], size, width)
+    radius = max(2, round(size / 5))
+    taken: list[Box] = []
+    for x, y, tagged_id in marks:  # the points first: labels keep off them
+        dot = (x - radius, y - radius, x + radius, y + radius)
+        draw.ellipse(dot, fill=(255, 60, 60, 255) if tagged_id else (255, 255, 255, 255), outline=(0, 0, 0, 255))
+        taken.append(dot)
+    for x, y, tagged_id in marks:
+        if tagged_id:
+            draw_label(draw, (x, y + radius + size), tagged_id, font, image.size, taken)
+    for row, text, xy in zip(rows, texts, anchors):
         if xy is not None:
-            draw_label(draw, xy, building_label(row.id, row.window_percentage), font, image.size)
+            draw_label(draw, xy, text, font, image.size, taken, within=(row.x0, row.y0, row.x1, row.y1))
     return Image.alpha_composite(image, layer).convert("RGB")
 
 
@@ -173,30 +247,30 @@ def draw_instances(
         left, top, right, bottom = draw.textbbox((0, 0), name, font=small)
         if right - left <= box[2] - box[0] and bottom - top <= box[3] - box[1]:
             draw_label(draw, xy, name, small, image.size)
-    draw_legend(draw, class_ids, class_names, load_font(font_size(width, height)))
-    return Image.alpha_composite(image, layer).convert("RGB")
+    return with_legend(Image.alpha_composite(image, layer).convert("RGB"), class_ids, class_names)
 
 
-def draw_legend(
-    draw: ImageDraw.ImageDraw,
-    class_ids: Sequence[int],
-    class_names: Sequence[str],
-    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
-) -> None:
-    """Top-left legend: a swatch of each class's colour family, its name and its instance count."""
+def with_legend(image: Image.Image, class_ids: Sequence[int], class_names: Sequence[str]) -> Image.Image:
+    """The image above a dark strip holding the legend (a swatch of each class's colour family, its name and
+    its instance count), so that the legend hides nothing, even on a 101 px photo."""
     counts = {c: 0 for c in range(len(class_names))}
     for c in class_ids:
         counts[c] = counts.get(c, 0) + 1
     lines = [(c, f"{class_names[c] if c < len(class_names) else c}: {n}") for c, n in sorted(counts.items())]
-    left, top, right, bottom = draw.textbbox((0, 0), "Ag", font=font)
+    font = load_font(font_size(*image.size))
+    measure = ImageDraw.Draw(image)
+    left, top, right, bottom = measure.textbbox((0, 0), "Ag", font=font)
     line_h = bottom - top
     pad = max(2, round(line_h * 0.3))
-    width = max(draw.textbbox((0, 0), text, font=font)[2] for _, text in lines) + line_h + 3 * pad
-    draw.rectangle((0, 0, width, pad + len(lines) * (line_h + pad)), fill=(0, 0, 0, 170))
+    width = max((measure.textbbox((0, 0), text, font=font)[2] for _, text in lines), default=0) + line_h + 3 * pad
+    canvas = Image.new("RGB", (max(image.width, width), image.height + pad + len(lines) * (line_h + pad)), (0, 0, 0))
+    canvas.paste(image, (0, 0))
+    draw = ImageDraw.Draw(canvas)
     for i, (c, text) in enumerate(lines):
-        y = pad + i * (line_h + pad)
-        draw.rectangle((pad, y, pad + line_h, y + line_h), fill=(*colour(c, 0), 255))
-        draw.text((2 * pad + line_h, y - top), text, fill=(255, 255, 255, 255), font=font)
+        y = image.height + pad + i * (line_h + pad)
+        draw.rectangle((pad, y, pad + line_h, y + line_h), fill=colour(c, 0))
+        draw.text((2 * pad + line_h, y - top), text, fill=(255, 255, 255), font=font)
+    return canvas
 
 
 def output_path(folder: str | Path, image_name: str, fmt: str) -> Path:

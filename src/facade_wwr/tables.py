@@ -3,7 +3,8 @@
 A building table has one row per building kept by analysis. The tutorial's eight columns come first,
 so that scripts written for its ``result.csv`` keep working; our additions follow. Each table written by
 ``analyze`` also carries, as Parquet key-value metadata, the photos it analysed and its tagged points
-that matched no building, so that ``merge`` can report unmatched points across shards exactly once.
+that matched no building, so that ``merge`` can report unmatched points across shards exactly once, and
+per class the instances it saw and kept, so that a table whose window percentages mean nothing is said to be.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class TableInfo:
 
     ``photos``: every photo analysed (photos with 0 buildings included); ``unmatched``: tagged points on
     those photos that matched no building; ``elsewhere``: tagged points on photos this run did not analyse
-    (merge reports those whose photo no table analysed); ``tagged``: the tagged VIA file, or "".
+    (merge reports those whose photo no table analysed); ``tagged``: the tagged VIA file, or "";
+    ``instances``: per class ("window", "building"), the instances the prediction files held (``seen``), those
+    the threshold kept (``kept``) and the lowest and highest score seen (``min``, ``max``; None when none).
     """
 
     photos: list[str] = field(default_factory=list)
@@ -83,6 +86,72 @@ class TableInfo:
     elsewhere: list[dict[str, Any]] = field(default_factory=list)
     tagged: str = ""
     score_threshold: float | None = None
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def count_instances(total: dict[str, dict[str, Any]], name: str, scores: np.ndarray, kept: int) -> None:
+    """Add one photo's (or table's) instances of class ``name`` to ``total`` (see :class:`TableInfo`)."""
+    add_counts(total, {name: {"seen": len(scores), "kept": kept, "min": None, "max": None}})
+    if len(scores):
+        c = total[name]
+        low, high = float(np.min(scores)), float(np.max(scores))
+        c["min"] = low if c["min"] is None else min(c["min"], low)
+        c["max"] = high if c["max"] is None else max(c["max"], high)
+
+
+def add_counts(total: dict[str, dict[str, Any]], part: dict[str, dict[str, Any]]) -> None:
+    """Combine two tables' ``instances`` counts into ``total``."""
+    for name, c in part.items():
+        t = total.setdefault(name, {"seen": 0, "kept": 0, "min": None, "max": None})
+        t["seen"] += int(c["seen"])
+        t["kept"] += int(c["kept"])
+        for key, pick in (("min", min), ("max", max)):
+            if c[key] is not None:
+                t[key] = c[key] if t[key] is None else pick(t[key], c[key])
+
+
+def kept_windows(info: TableInfo) -> str:
+    """``, 12 windows kept (0.9 per photo)`` for a summary line; empty when the table does not say."""
+    windows = info.instances.get("window")
+    if windows is None or not info.photos:
+        return ""
+    return f", {windows['kept']} windows kept ({windows['kept'] / len(info.photos):.1f} per photo)"
+
+
+def _scores(c: dict[str, Any]) -> str:
+    return f"{c['min']:.3f}-{c['max']:.3f}" if c["seen"] else "none"
+
+
+def meaningless(table: pd.DataFrame, info: TableInfo, source: str | Path) -> str | None:
+    """Why a building table's window percentages mean nothing, or None: no building kept, no window kept,
+    no building with a kept window, or fewer kept windows than photos (the threshold keeps almost nothing);
+    with the score range the prediction files held."""
+    windows, buildings = info.instances.get("window"), info.instances.get("building")
+    if windows is None or buildings is None or not info.photos:
+        return None  # a table of an older version, or of no photo
+    at = "" if info.score_threshold is None else f", score threshold {info.score_threshold:g}"
+    n = len(info.photos)
+    if buildings["kept"] == 0:
+        what = f"no building kept on the {n} photos (building scores seen {_scores(buildings)}{at})"
+    elif windows["kept"] == 0:
+        what = f"no window kept on the {n} photos (window scores seen {_scores(windows)}{at})"
+    elif int((table["window_pixel_area"] > 0).sum()) == 0:
+        what = (
+            f"no building has a kept window: all {len(table)} window percentages are 0 (the {windows['kept']} "
+            f"windows kept lie outside every kept building; window scores seen {_scores(windows)}{at})"
+        )
+    elif windows["kept"] < n:
+        what = (
+            f"the threshold keeps almost no window: {windows['kept']} on {n} photos, of {windows['seen']} seen "
+            f"(window scores seen {_scores(windows)}{at})"
+        )
+    else:
+        return None
+    return f"{source}: {what}: these results mean nothing (README, Troubleshooting: {TROUBLESHOOTING!r})"
+
+
+#: The README's troubleshooting entry for tables whose window percentages mean nothing.
+TROUBLESHOOTING = "All window percentages are 0"
 
 
 def empty() -> pd.DataFrame:
@@ -120,6 +189,7 @@ def write(path: str | Path, df: pd.DataFrame, info: TableInfo) -> None:
         "elsewhere": json.dumps(info.elsewhere, ensure_ascii=False),
         "tagged": info.tagged,
         "score_threshold": "" if info.score_threshold is None else repr(float(info.score_threshold)),
+        "instances": json.dumps(info.instances),
     }
     arrow = arrow.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
     with atomic_path(path) as tmp:
@@ -146,6 +216,7 @@ def read(path: str | Path) -> tuple[pd.DataFrame, TableInfo]:
             elsewhere=json.loads(meta.get("elsewhere", "[]")),
             tagged=meta.get("tagged", ""),
             score_threshold=float(meta["score_threshold"]) if meta.get("score_threshold") else None,
+            instances=json.loads(meta.get("instances", "{}")),
         )
     except (json.JSONDecodeError, ValueError) as e:
         raise UserError(f"{path}: building table metadata is corrupt ({e})") from None
@@ -190,6 +261,7 @@ class Merged:
     photos: list[str]
     unmatched: list[dict[str, Any]]
     tagged: bool
+    info: TableInfo  # photos, threshold (when the tables share one) and instance counts of all tables
 
 
 def refuse_mixed_models(first: tuple[str, str], model: str, source: str) -> None:
@@ -214,8 +286,14 @@ def merge(paths: Sequence[str | Path], mixed_models: bool = False) -> Merged:
     unmatched: list[dict[str, Any]] = []
     elsewhere: dict[tuple[str, str, int], dict[str, Any]] = {}
     tagged = False
+    instances: dict[str, dict[str, Any]] = {}
+    thresholds: set[float | None] = set()
+    counted = True  # every table records its instance counts (tables of older versions do not)
     for path in paths:
         df, info = read(path)
+        add_counts(instances, info.instances)
+        counted = counted and bool(info.instances)
+        thresholds.add(info.score_threshold)
         for photo in info.photos:
             if photo in owner:
                 raise UserError(f"{path}: photo {photo} was already analysed in {owner[photo]}")
@@ -231,4 +309,6 @@ def merge(paths: Sequence[str | Path], mixed_models: bool = False) -> Merged:
     missing = [dict(row, reason=NO_PREDICTION) for key, row in elsewhere.items() if key[0] not in owner]
     nonempty = [f for f in frames if len(f)]
     table = sort(pd.concat(nonempty, ignore_index=True)) if nonempty else empty()
-    return Merged(conform(table), sorted(owner), unmatched + missing, tagged)
+    threshold = thresholds.pop() if len(thresholds) == 1 else None
+    info = TableInfo(photos=sorted(owner), score_threshold=threshold, instances=instances if counted else {})
+    return Merged(conform(table), sorted(owner), unmatched + missing, tagged, info)

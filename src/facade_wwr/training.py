@@ -218,8 +218,9 @@ def make_optimizer(module: torch.nn.Module, train: TrainSettings) -> torch.optim
 # ---------------------------------------------------------------------------------------------- outputs
 
 
-def plot_losses(records: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]], path: Path) -> None:
-    """Loss terms and total on a log scale, lr on a second axis, mask AP50 of each evaluation on a third."""
+def plot_losses(records: Sequence[dict[str, Any]], history: Sequence[dict[str, Any]], path: Path) -> list[str]:
+    """Loss terms and total on a log scale, lr on a second axis, mask AP50 of each evaluation on a third, in
+    one legend; returns the legend's entries."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -237,6 +238,7 @@ def plot_losses(records: Sequence[dict[str, Any]], history: Sequence[dict[str, A
     ax2 = ax.twinx()
     ax2.plot(its, [r["lr"] for r in records], color="0.6", ls=":", label="lr")
     ax2.set_ylabel("learning rate")
+    axes = [ax, ax2]
     evals = [(h["iteration"], h["segm"]["AP50"]) for h in history if h.get("segm", {}).get("AP50") is not None]
     if evals:
         ax3 = ax.twinx()
@@ -244,13 +246,16 @@ def plot_losses(records: Sequence[dict[str, Any]], history: Sequence[dict[str, A
         ax3.plot(*zip(*evals), "ko-", label="val mask AP50")
         ax3.set_ylim(0, 1)
         ax3.set_ylabel("val mask AP50")
-        ax3.legend(loc="lower right", fontsize=8)
-    ax.legend(loc="upper right", fontsize=8)
+        axes.append(ax3)
+    # one legend for the lines of every axis (each axis's own legend would leave out the others')
+    handles = [h for a in axes for h in a.get_legend_handles_labels()[0]]
+    axes[-1].legend(handles, [h.get_label() for h in handles], loc="upper right", fontsize=8)  # drawn last: on top
     ax.set_title("training loss")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp)
     plt.close(fig)
+    return [h.get_label() for h in handles]
 
 
 def _write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:

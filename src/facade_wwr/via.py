@@ -200,7 +200,7 @@ def polygon_problem(xs: np.ndarray, ys: np.ndarray) -> str | None:
 
 
 def image_names(path: str | Path) -> list[str]:
-    """The file names a VIA file annotates, in its order (the workflow makes those photos rule inputs)."""
+    """The file names a VIA file lists, in its order (annotated or not)."""
     _, entries = _entries(read_json(path), str(path))
     return [str(entry["filename"]) for entry in entries.values()]
 

@@ -33,6 +33,8 @@ from facade_wwr.predictions import Predictions
 IOU_THRESHOLD = 0.5
 #: A window-percentage error counts as "close" within this many percentage points.
 CLOSE_POINTS = 5.0
+#: A model that finds fewer of the annotated buildings than this share found (almost) none.
+LOW_RECALL = 0.1
 
 
 @dataclass(frozen=True)
@@ -302,4 +304,15 @@ def format_summary(metrics: dict[str, Any]) -> str:
 
     return "\n".join(
         [line("model", metrics["model"]), line("control (ground truth through analysis)", metrics["control"])]
+    )
+
+
+def found_nothing(metrics: dict[str, Any], source: str | Path) -> str | None:
+    """What a user must hear when the model finds (almost) none of the annotated buildings, or None."""
+    m = metrics["model"]
+    if not m["gt_buildings"] or m["recall"] >= LOW_RECALL:
+        return None
+    return (
+        f"{source}: model: {m['matched']}/{m['gt_buildings']} annotated val buildings found (recall "
+        f"{m['recall']:.3f}, score threshold {metrics['score_threshold']:g}): the building table means nothing yet"
     )

@@ -18,7 +18,10 @@ rule analyze:
             else ""
         ),
         overlays=lambda wildcards, output: (
-            f"--overlays {output.overlays} --photos {shlex.quote(config['predict']['images'])}" if output.overlays else ""
+            f"--overlays {output.overlays} --photos {shlex.quote(config['predict']['images'])}"
+            f" --overlay-format {config['analysis']['overlay_format']}"
+            if output.overlays
+            else ""
         ),
     conda:
         "../envs/facade-wwr.yaml"
@@ -29,8 +32,8 @@ rule analyze:
         mem_mb=4000,
         runtime=60,
     shell:
-        "facade-wwr analyze {input.predictions} --out {output.table}"
-        " --score-threshold {params.threshold} {params.tagged} {params.overlays} 2> {log}"
+        "facade-wwr --log {log} analyze {input.predictions} --out {output.table}"
+        " --score-threshold {params.threshold} {params.tagged} {params.overlays}"
 
 
 rule merge:
@@ -50,7 +53,7 @@ rule merge:
         mem_mb=4000,
         runtime=30,
     shell:
-        "facade-wwr merge {input.tables} --out {output.csv} {params.unmatched} 2> {log}"
+        "facade-wwr --log {log} merge {input.tables} --out {output.csv} {params.unmatched}"
 
 
 rule evaluate:
@@ -70,5 +73,5 @@ rule evaluate:
         mem_mb=4000,
         runtime=30,
     shell:
-        "facade-wwr evaluate --coco {input.coco} --pred-dir {input.predictions} --out {output.metrics}"
-        " --plot {output.scatter} --score-threshold {params.threshold} 2> {log}"
+        "facade-wwr --log {log} evaluate --coco {input.coco} --pred-dir {input.predictions} --out {output.metrics}"
+        " --plot {output.scatter} --score-threshold {params.threshold}"

@@ -1,5 +1,7 @@
 # Config validation, input functions and wildcard constraints shared by every stage.
 
+import hashlib
+import json
 import os
 import shlex
 import sys
@@ -10,10 +12,10 @@ import yaml
 from snakemake.utils import validate
 
 from facade_wwr.settings import RESUMABLE_CHANGES, SECTIONS, check, coerce_numbers, finite_problem
-from facade_wwr.errors import UserError
+from facade_wwr.errors import UserError, Warnings
 from facade_wwr.images import list_images, safe_image_path
 from facade_wwr.shards import assign
-from facade_wwr.via import image_names
+from facade_wwr.via import read_via
 
 
 # The model and train sections get the very check `facade-wwr train` makes (facade_wwr.settings: the package's
@@ -49,6 +51,8 @@ def normalised(value, key=""):
 _normalised = normalised(config)
 config.clear()
 config.update(_normalised)
+#: what results/provenance.json records as config_sha256 (the rule's parameter: a config edit reruns provenance)
+CONFIG_SHA256 = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 # Analysis reads category ids: window 0, building 1 (the prediction-file contract), whatever the names.
 for name, index in (("window", 0), ("building", 1)):
@@ -70,12 +74,46 @@ LOGS = Path("logs")
 BENCHMARKS = RESULTS / "benchmarks"
 DEMO = RESULTS / "demo"
 PREANNOTATIONS = RESULTS / "preannotations" / f"{Path(config['predict']['images']).name}.json"
+#: the report's first page (written by report_summary, shown by the Snakefile's `report:`)
+REPORT_SUMMARY = RESULTS / "report/summary.rst"
 
 
 def sources(split):
     """The configured VIA sources of a split, always as a list of {via, images}."""
     value = config["data"][split]
     return value if isinstance(value, list) else [value]
+
+
+def differences(old, new, key=""):
+    """The dotted keys whose values differ between two configs (lists compared whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            yield from differences(old.get(k), new.get(k), f"{key}.{k}" if key else k)
+    elif old != new:
+        yield key
+
+
+def note_another_config():
+    """A run with another config over existing results says so: results/provenance.json records the config
+    of the run that made them. (Its provenance job refuses to record results that this config did not make.)"""
+    path = RESULTS / "provenance.json"
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(previous, dict) or previous.get("config_sha256") == CONFIG_SHA256:
+        return
+    changed = list(differences(previous.get("config"), json.loads(json.dumps(config, default=str))))
+    if changed:
+        listed = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        print(
+            f"facade-wwr: note: the results in {RESULTS}/ were made with another config ({listed} differ, see "
+            f"{path}): the jobs that depend on them rerun",
+            file=sys.stderr,
+        )
+
+
+note_another_config()
 
 
 def demo_ready():
@@ -99,10 +137,12 @@ _via_photos_cache = {}
 
 
 def via_photos(wildcards):
-    """The photos a split's VIA files name, so that replacing an annotated photo reruns via2coco and
-    training. Names that are missing or unsafe are left out here: via2coco reports them. Cached per state
-    of each VIA file."""
+    """The photos a split's VIA files annotate, so that replacing an annotated photo reruns via2coco and
+    training. Photos that contribute no annotation (listed without regions, or with tagged points only) are
+    left out unless data.keep_empty keeps them: touching one must not retrain. Names that are missing or
+    unsafe are left out here too: via2coco reports them. Cached per state of each VIA file."""
     demo_ready()
+    data = config["data"]
     photos = []
     for source in sources(wildcards.split):
         via = Path(source["via"])
@@ -111,10 +151,11 @@ def via_photos(wildcards):
         key = (str(via), via.stat().st_mtime_ns, source["images"])
         if key not in _via_photos_cache:
             try:
-                names = image_names(via)
+                images = read_via(via, data["class_attribute"], data["classes"], warnings=Warnings(quiet=True)).images
             except UserError:
                 # via2coco reports it. (Raised here, the error would make Snakemake keep the old COCO file.)
                 continue
+            names = [im.filename for im in images if im.polygons or data["keep_empty"]]
             _via_photos_cache[key] = [str(p) for p in (safe_photo(source, n) for n in names) if p]
         photos += _via_photos_cache[key]
     return photos
@@ -247,11 +288,15 @@ def tagged_input(wildcards):
 
 
 def all_outputs(wildcards):
-    outputs = [
+    # The demo's files are targets themselves: left to the checkpoint's dependants (whose input functions wait
+    # for it), a deleted demo set was never remade where the results of another config already stood.
+    outputs = [rules.demo_data.output.truth] if config["demo"]["enabled"] else []
+    outputs += [
         RESULTS / "buildings.csv",
         RESULTS / "evaluation/wwr.json",
         RESULTS / "report/wwr_histogram.png",
         RESULTS / "provenance.json",
+        REPORT_SUMMARY,
     ]
     if config["preview"]["n"] > 0:
         outputs.append(RESULTS / "previews/train")

@@ -15,8 +15,8 @@ checkpoint demo_data:
     log:
         LOGS / "demo_data.log",
     shell:
-        "facade-wwr demo-data {params.out} --train {params.demo[train]} --val {params.demo[val]}"
-        " --photos {params.demo[photos]} --seed {params.demo[seed]} --size {params.demo[size]} 2> {log}"
+        "facade-wwr --log {log} demo-data {params.out} --train {params.demo[train]} --val {params.demo[val]}"
+        " --photos {params.demo[photos]} --seed {params.demo[seed]} --size {params.demo[size]}"
 
 
 rule via2coco:
@@ -26,6 +26,9 @@ rule via2coco:
     output:
         coco=RESULTS / "coco/{split}.json",
         summary=RESULTS / "coco/{split}.summary.json",
+    # printed instead of the job's inputs, which list every annotated photo
+    message:
+        "via2coco: {input.via} -> {output.coco} (log: {log})"
     params:
         sources=via2coco_args,
         classes=",".join(config["data"]["classes"]),
@@ -40,8 +43,8 @@ rule via2coco:
     log:
         LOGS / "via2coco_{split}.log",
     shell:
-        "facade-wwr via2coco {params.sources} --out {output.coco} --classes {params.classes:q}"
-        " --class-attribute {params.attribute:q} {params.flags} > {log} 2>&1"
+        "facade-wwr --log {log} via2coco {params.sources} --out {output.coco} --classes {params.classes:q}"
+        " --class-attribute {params.attribute:q} {params.flags}"
 
 
 rule preview:
@@ -56,4 +59,4 @@ rule preview:
     log:
         LOGS / "preview_{split}.log",
     shell:
-        "facade-wwr preview --coco {input} --out {output} -n {params.n} 2> {log}"
+        "facade-wwr --log {log} preview --coco {input} --out {output} -n {params.n}"

@@ -20,6 +20,6 @@ rule preannotate:
     log:
         LOGS / "preannotate.log",
     shell:
-        "facade-wwr to-via {input.predictions:q} --out {output:q} --photos {params.photos} --score-threshold {params.threshold}"
+        "facade-wwr --log {log} to-via {input.predictions:q} --out {output:q} --photos {params.photos} --score-threshold {params.threshold}"
         " --tolerance {params.tolerance} --class-style {params.style} --class-attribute {params.attribute:q}"
-        " {params.tagged} > {log} 2>&1"
+        " {params.tagged}"

@@ -7,6 +7,9 @@ rule predict:
         photos=shard_photos,
     output:
         directory(RESULTS / "predictions/{shard}"),
+    # printed instead of the job's inputs, which list every photo of the shard
+    message:
+        "predict: the photos of shard {wildcards.shard} -> {output} (threads: {threads}, log: {log})"
     params:
         batch_size=config["predict"]["batch_size"],
         min_score=config["predict"]["min_score"],
@@ -23,8 +26,8 @@ rule predict:
         mem_mb=16000,
         runtime=120,
     shell:
-        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
-        " --min-score {params.min_score} {params.npz} {input.photos:q} 2> {log}"
+        "facade-wwr --log {log} predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} {params.npz} {input.photos:q}"
 
 
 rule predict_val:
@@ -46,5 +49,5 @@ rule predict_val:
         mem_mb=16000,
         runtime=60,
     shell:
-        "facade-wwr predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
-        " --min-score {params.min_score} --coco {input.coco} 2> {log}"
+        "facade-wwr --log {log} predict --model $(dirname {input.model}) --out {output} --batch-size {params.batch_size}"
+        " --min-score {params.min_score} --coco {input.coco}"

@@ -20,12 +20,13 @@ rule sample_overlays:
     output:
         report(
             directory(RESULTS / "report/overlays"),
-            patterns=["{name}.jpg"],
+            patterns=[f"{{name}}.{config['analysis']['overlay_format']}"],
             category="Overlays",
             caption="../report/overlays.rst",
         ),
     params:
         n=8,
+        suffix=f".{config['analysis']['overlay_format']}",
     conda:
         "../envs/facade-wwr.yaml"
     log:
@@ -38,13 +39,31 @@ rule provenance:
     input:
         model=RESULTS / "model/model.pt",
         buildings=RESULTS / "buildings.csv",
+        table=RESULTS / "buildings.parquet",
+        coco=expand(RESULTS / "coco/{split}.summary.json", split=("train", "val")),
     output:
         RESULTS / "provenance.json",
     params:
-        config=config,
+        config_sha256=CONFIG_SHA256,  # the script records the config itself (snakemake.config)
     conda:
         "../envs/facade-wwr.yaml"
     log:
         LOGS / "provenance.log",
     script:
         "../scripts/provenance.py"
+
+
+rule report_summary:
+    input:
+        metrics=RESULTS / "model/metrics.json",
+        evaluation=RESULTS / "evaluation/wwr.json",
+        buildings=RESULTS / "buildings.parquet",
+        provenance=RESULTS / "provenance.json",
+    output:
+        REPORT_SUMMARY,
+    conda:
+        "../envs/facade-wwr.yaml"
+    log:
+        LOGS / "report_summary.log",
+    script:
+        "../scripts/report_summary.py"

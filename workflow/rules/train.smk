@@ -21,8 +21,8 @@ rule download_weights:
     log:
         LOGS / "download_weights.log",
     shell:
-        "facade-wwr download-weights --engine {params.engine} --architecture '{params.architecture}'"
-        " --kind {params.kind} --dest {params.dest} 2> {log}"
+        "facade-wwr --log {log} download-weights --engine {params.engine} --architecture '{params.architecture}'"
+        " --kind {params.kind} --dest {params.dest}"
 
 
 rule train_settings:
@@ -76,5 +76,5 @@ rule train:
         mem_mb=16000,
         runtime=360,
     shell:
-        "facade-wwr train --train {input.train} --val {input.val} --config {input.settings}"
-        " --config {input.runtime} --out {params.out} 2> {log}"
+        "facade-wwr --log {log} train --train {input.train} --val {input.val} --config {input.settings}"
+        " --config {input.runtime} --out {params.out}"

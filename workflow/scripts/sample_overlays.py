@@ -5,7 +5,8 @@ from pathlib import Path
 
 snakemake = snakemake  # noqa: F821 (injected by Snakemake's script directive)
 
-images = sorted((p for d in snakemake.input.overlays for p in Path(d).glob("*.jpg")), key=lambda p: p.name)
+suffix = snakemake.params.suffix
+images = sorted((p for d in snakemake.input.overlays for p in Path(d).glob(f"*{suffix}")), key=lambda p: p.name)
 out = Path(snakemake.output[0])
 out.mkdir(parents=True, exist_ok=True)
 for path in images[: snakemake.params.n]:

@@ -69,8 +69,11 @@ def run(args: argparse.Namespace) -> int:
     tables.write(out, result.table, result.info)
     if args.tagged or args.unmatched:  # an explicit --unmatched is always written (header only without points)
         tables.write_unmatched(args.unmatched or tables.unmatched_path(out), result.report)
+    problem = tables.meaningless(result.table, result.info, out)
+    if problem:
+        warnings.warn(problem)
     print(
-        f"{out}: {len(result.table)} buildings on {len(result.info.photos)} photos"
+        f"{out}: {len(result.table)} buildings on {len(result.info.photos)} photos{tables.kept_windows(result.info)}"
         + (f", {len(result.report)} unmatched tagged points" if args.tagged else "")
     )
     return 0

@@ -29,16 +29,20 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 < args.iou_threshold <= 1.0:
         raise UserError(f"--iou-threshold {args.iou_threshold}: give a number in (0, 1]")
     refuse_overwrites([args.coco], [args.out, args.plot], [(args.pred_dir, (".parquet",))])
+    warnings = Warnings(strict=args.strict)
     metrics, pairs = wwr_evaluation.evaluate(
         args.coco,
         args.pred_dir,
         args.score_threshold,
         args.iou_threshold,
-        Warnings(strict=args.strict),
+        warnings,
         mixed_models=args.mixed_models,
     )
     if args.plot:
         wwr_evaluation.plot(pairs, metrics, args.plot)
     write_json(args.out, metrics)
     print(wwr_evaluation.format_summary(metrics))
+    problem = wwr_evaluation.found_nothing(metrics, args.out)
+    if problem:
+        warnings.warn(problem)
     return 0

@@ -32,10 +32,13 @@ def run(args: argparse.Namespace) -> int:
     refuse_overwrites(args.tables, [out, tables.parquet_twin(out), args.unmatched or tables.unmatched_path(out)])
     merged = tables.merge(args.tables, mixed_models=args.mixed_models)
     tables.write_csv(out, merged.table)
-    tables.write(tables.parquet_twin(out), merged.table, tables.TableInfo(photos=merged.photos))
-    summary = f"{out}: {len(merged.table)} buildings on {len(merged.photos)} photos"
+    tables.write(tables.parquet_twin(out), merged.table, merged.info)
+    summary = f"{out}: {len(merged.table)} buildings on {len(merged.photos)} photos{tables.kept_windows(merged.info)}"
+    warnings = Warnings()
+    problem = tables.meaningless(merged.table, merged.info, out)
+    if problem:
+        warnings.warn(problem)
     if merged.tagged or args.unmatched:
-        warnings = Warnings()
         for row in merged.unmatched:
             if row["reason"] == tables.NO_PREDICTION:
                 warnings.warn(f"image {row['file_name']}: tagged point {row['tagged_id']} has no prediction file")

@@ -55,14 +55,16 @@ def run(args: argparse.Namespace) -> int:
     start = model.weights if model.weights not in ("coco", "imagenet", "none") else None  # a checkpoint path
     refuse_overwrites([args.train, args.val, start, *(args.config or [])], [Path(args.out) / f for f in OUTPUT_FILES])
 
-    from facade_wwr.coco_metrics import format_metrics
+    from facade_wwr.coco_metrics import format_metrics, weak_model
     from facade_wwr.training import train as run_training
 
-    doc = run_training(
-        args.train, args.val, args.out, model, train, restart=args.restart, warnings=Warnings(strict=args.strict)
-    )
+    warnings = Warnings(strict=args.strict)
+    doc = run_training(args.train, args.val, args.out, model, train, restart=args.restart, warnings=warnings)
     if doc["segm"] is not None:
         print(f"{args.out}: {format_metrics(doc)}")
+        problem = weak_model(doc, args.out)
+        if problem:
+            warnings.warn(problem)
     else:
         print(f"{args.out}: trained {doc['iteration']} iterations (no evaluation: no --val annotations)")
     return 0
