@@ -84,6 +84,11 @@ def _read(path: str):
 
     if not os.path.exists(path):
         raise UserError(f"{path}: footprint file not found")
+    if path.lower().endswith((".parquet", ".geoparquet")):  # GeoParquet: through pyarrow, as geopandas writes it
+        try:
+            return geopandas.read_parquet(path)
+        except Exception as e:  # pyarrow's errors, or a Parquet file without geo metadata (ValueError)
+            raise UserError(f"{path}: cannot read footprints as GeoParquet ({first_line(e)})") from None
     try:
         with py_warnings.catch_warnings():
             py_warnings.simplefilter("ignore")  # pyogrio's notes (several layers, a measured geometry) go below
