@@ -262,7 +262,7 @@ class FinalView:
         """Per ray: surface label (-1 none), footprint (-1 none), horizontal hit distance (inf none)."""
         surface, idx = self.lookup.surfaces(azimuth, slope)
         footprint = np.where(surface >= 0, self.surface_footprint[np.maximum(surface, 0)], -1)
-        distance = np.where(idx >= 0, self.intervals.distance[np.maximum(idx, 0)], np.inf)
+        distance = _take(self.intervals.distance, idx, np.inf)
         roof = surface >= self.scene.n_edges
         if roof.any():
             h = self.scene.heights[footprint[roof]]
@@ -294,7 +294,7 @@ class FinalView:
         edges, lookup = alone
         surface, idx = lookup.surfaces(azimuth, slope)
         edge = np.where(surface >= 0, edges[np.maximum(surface, 0)], -1)
-        return edge, np.where(idx >= 0, lookup.intervals.distance[np.maximum(idx, 0)], np.inf)
+        return edge, _take(lookup.intervals.distance, idx, np.inf)
 
     def walls_of(self, f: int, azimuth: np.ndarray, slope: np.ndarray, window: prisms.Window) -> np.ndarray:
         """The edge of footprint ``f`` each ray meets when ``f`` stands alone (-1: its roof, or nothing);
@@ -310,6 +310,13 @@ class FinalView:
         if miss.size:
             edge[miss], _ = self.raised_walls(f, azimuth[miss], slope[miss], window)
         return edge
+
+
+def _take(values: np.ndarray, index: np.ndarray, fill: float) -> np.ndarray:
+    """``values[index]`` where ``index >= 0``, else ``fill`` (also when ``values`` is empty)."""
+    if len(values) == 0:
+        return np.full(np.shape(index), fill)
+    return np.where(index >= 0, values[np.maximum(index, 0)], fill)
 
 
 def photo_window(camera: Camera) -> prisms.Window:
@@ -638,6 +645,49 @@ def link_photo(
             )
     out.status = LINKED
     return out
+
+
+def overlay_labels(result: PhotoLinks) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of the photo at its final pose: footprint (index in the scene, -1 none) and wall (-1 none,
+    or on a roof), for drawing."""
+    camera, scene = result.camera, result.scene
+    assert camera is not None and scene is not None
+    view = FinalView(scene.scene, camera)
+    u, v = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
+    surface, footprint, _ = view.surfaces(*prisms.rays(camera, u.ravel(), v.ravel()))
+    wall = np.where(
+        (surface >= 0) & (surface < scene.scene.n_edges),
+        scene.scene.wall[np.maximum(surface, 0) % max(scene.scene.n_edges, 1)],
+        -1,
+    )
+    shape = (camera.height, camera.width)
+    return footprint.reshape(shape), wall.reshape(shape)
+
+
+def building_labels(result: PhotoLinks) -> list[str]:
+    """What an overlay writes under each kept building: ``b_k -> footprint id (share)`` or why not."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for row in result.rows:
+        by_id.setdefault(row["id"], row)
+    out = []
+    for b in range(len(result.instances.building_rles) if result.instances else 0):
+        row = by_id.get(f"b_{b}", {})
+        if row.get("footprint_id"):
+            out.append(f"b_{b} -> {row['footprint_id']}\n{100 * row['link_share']:.0f}% of its pixels")
+        else:
+            out.append(f"b_{b}: {row.get('status', '')}")
+    return out
+
+
+def caption(result: PhotoLinks, pose: Pose) -> str:
+    """The overlay's caption: agreement before and after refinement, and the final pose."""
+    c = result.camera
+    assert c is not None
+    return (
+        f"{result.image}: agreement {result.before:.2f} -> {result.after:.2f}\n"
+        f"heading {c.heading % 360:.1f} deg, hfov {c.hfov:.1f} deg, pitch {c.pitch:.1f} deg, "
+        f"camera {c.up:.1f} m, moved {math.hypot(c.east, c.north):.1f} m ({pose.source})"
+    )
 
 
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:

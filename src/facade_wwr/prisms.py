@@ -293,6 +293,9 @@ class Lookup:
     def surfaces(self, azimuth: np.ndarray, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Surface label (-1: nothing) and the index of its interval (-1: none) for each ray."""
         w = self.intervals.window
+        if len(self.keys) == 0:
+            none = np.full(np.shape(azimuth), -1, dtype=np.int64)
+            return none, none
         big = 4.0 * SLOPE_LIMIT + 1.0
         col = np.floor((azimuth - w.start) / w.step).astype(np.int64)
         t = np.clip(slope, -SLOPE_LIMIT, SLOPE_LIMIT)
