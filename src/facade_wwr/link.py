@@ -471,8 +471,12 @@ def link_buildings(
             continue
         scene = c.view.scene
         edge = c.view.walls_of(c.footprint, px.azimuth, px.slope, windows[b])
-        for e in np.unique(edge[edge >= 0]):
-            on = edge == e
+        order = np.argsort(edge, kind="stable")
+        sorted_edges = edge[order]
+        present = np.flatnonzero(np.bincount(edge[edge >= 0], minlength=scene.n_edges))
+        bounds = np.searchsorted(sorted_edges, np.stack([present, present + 1]))
+        for e, lo, hi in zip(present, bounds[0], bounds[1]):
+            on = order[lo:hi]  # the pixels on wall e
             n, wn, m2, wm2, angle, dist = measure_wall(view.camera, scene, int(e), px.u[on], px.v[on], px.window[on])
             d = scene.ends[e] - scene.starts[e]
             azimuth = normal_azimuth(float(d[0]), float(d[1]))

@@ -54,14 +54,15 @@ UPPER_HEIGHTS = (10.0, 18.0)
 #: Pitch offsets (degrees) started from when the pitch is unknown: at street height, and higher up.
 START_PITCHES = (0.0, 4.0, 8.0)
 UPPER_PITCHES = (-12.0, -8.0, -4.0)
-#: Orientations per start height tried again from the start positions: rings (share of geo.gps_error, count).
+#: Orientations per start height tried again from the start positions, on rings every START_SPACING metres
+#: (twice that from upper floors, whose views change less with a step).
 START_ORIENTATIONS = 2
-START_RINGS = ((0.4, 6), (0.8, 8))
+START_SPACING = 3.0
 #: Degrees the heading is scanned around a start position's look-at heading.
 START_NUDGE = 14.0
 STARTS_PER_HEIGHT = 4
 #: Starts climbed on the start grid (the best of all heights).
-CLIMBED = 6
+CLIMBED = 4
 #: Starts that go on to the coarse grid after the search on the start grid.
 KEPT = 2
 PRIOR_WEIGHT = 0.005
@@ -354,19 +355,23 @@ def _distinct(found: list[tuple[float, Params]], count: int) -> list[tuple[float
 
 
 def fixation(scorer: Scorer, p: Params) -> float:
-    """Median horizontal distance (metres, within 5-200 m; 30 m when none) of the footprint surfaces that the
-    building samples see under pose ``p``: the depth that moves of the camera keep in view."""
+    """The depth that moves of the camera keep in view: the median over the photo's buildings of the median
+    horizontal distance (metres) of the footprint surfaces each building's samples see under pose ``p`` (each
+    building one vote, as in the agreement), within 5-200 m; 30 m when none."""
     camera = p.camera(scorer.width, scorer.height)
-    inside = scorer.grid.building >= 0
-    if not inside.any():
+    inside = np.flatnonzero(scorer.grid.building >= 0)
+    if not inside.size:
         return 30.0
     azimuth, slope = prisms.rays(camera, scorer.grid.u[inside], scorer.grid.v[inside])
     window = prisms.Window.around(p.heading, float(np.abs(azimuth - p.heading).max()) + 1.0, scorer.step)
     intervals = prisms.visible(scorer.scene, p.east, p.north, p.up, window)
     _, idx = prisms.Lookup.of(intervals).surfaces(azimuth, slope)
-    if not (idx >= 0).any():
+    hit = idx >= 0
+    if not hit.any():
         return 30.0
-    return float(min(max(np.median(intervals.distance[idx[idx >= 0]]), 5.0), 200.0))
+    building, depth = scorer.grid.building[inside][hit], intervals.distance[idx[hit]]
+    medians = [float(np.median(depth[building == b])) for b in np.unique(building)]
+    return float(min(max(np.median(medians), 5.0), 200.0))
 
 
 def moved(p: Params, east: float, north: float, distance: float) -> Params:
@@ -394,6 +399,20 @@ def _in(bounds: Bounds, p: Params, keep_hfov: float) -> Params | None:
     return q
 
 
+def start_positions(radius: float, spacing: float) -> list[tuple[float, float]]:
+    """Offsets (east, north) of a hexagonal grid of ``spacing`` metres within ``radius`` of the given position,
+    the given one left out (it is scanned first)."""
+    if radius <= 0:
+        return []
+    out = []
+    rings = int(radius // spacing + 1e-9)
+    for k in range(1, rings + 1):
+        for i in range(6 * k):
+            a = math.radians(i * 60.0 / k)
+            out.append((k * spacing * math.sin(a), k * spacing * math.cos(a)))
+    return out
+
+
 def starts(objective: Objective, prior: Params, known: dict[str, bool]) -> list[tuple[float, Params]]:
     """Stage 1, for each start height: every heading in range (steps of :data:`START_HEADING_STEP`) for
     every start hfov and pitch at the given position; then the best :data:`START_ORIENTATIONS` of those
@@ -403,11 +422,8 @@ def starts(objective: Objective, prior: Params, known: dict[str, bool]) -> list[
     hfovs = [prior.hfov] if known["hfov"] else _spread(prior.hfov, b.hfov, START_HFOVS)
     n = max(1, int(round((b.heading[1] - b.heading[0]) / START_HEADING_STEP)))
     headings = np.linspace(b.heading[0], b.heading[1], n + 1) if n > 1 else np.array([prior.heading])
-    positions = []
-    if b.radius > 0:
-        for share, count in START_RINGS:
-            r = b.radius * share
-            positions += [(r * math.sin(a), r * math.cos(a)) for a in np.radians(np.arange(count) * 360.0 / count)]
+    street = start_positions(b.radius, START_SPACING)
+    upper = start_positions(b.radius, 2.0 * START_SPACING)
     nudges = np.arange(-START_NUDGE, START_NUDGE + 1e-9, START_HEADING_STEP)
     chosen: list[tuple[float, Params]] = []
     for up in start_heights(prior, known, b):
@@ -422,7 +438,7 @@ def starts(objective: Objective, prior: Params, known: dict[str, bool]) -> list[
         moves = []
         for _, p in _distinct(found, START_ORIENTATIONS):
             ahead = fixation(objective.scorer, p)
-            for east, north in positions:
+            for east, north in street if up <= prior.up + 1.0 else upper:
                 q = _in(b, moved(p, east, north, ahead), p.hfov) or replace(p, east=east, north=north)
                 moves += [x for x in (b.clip(replace(q, heading=q.heading + d)) for d in nudges) if x is not None]
         found += objective.batch(moves)
