@@ -7,8 +7,10 @@ Reads the EXIF pose of every val photo, then links, with ground-truth masks (the
 predictions and the EXIF poses, the rooftop val view `_0CfAgwU4GRi9S6yzBbnxQ.jpg` and the 11 train photos
 that carry both GPS and building polygons to `footprints/plateau-2020.geojson` (`--id-column 建物ID
 --height-column measuredHeight`, every other setting at its default). Prints per photo the agreement (mean
-IoU of each building's mask with its best footprint's render) before and after refinement, the refined
-pose, and how many buildings got a PLATEAU ID. Overlays go to ``--work``/overlays; ``--readme-image`` also
+IoU of each building's mask with its best footprint's render) before and after refinement, the silhouette
+IoU (all building masks against all rendered footprints: the measure of the first feasibility check) at the
+EXIF pose with the default hfov, pitch and height and at the refined pose, the refined pose, and how many
+buildings got a PLATEAU ID. Overlays go to ``--work``/overlays; ``--readme-image`` also
 writes the overlay of the street view `train/DWCf628rMiMc6e5Xo18Li0.jpg` there, 1280 px wide.
 """
 
@@ -28,6 +30,7 @@ from facade_wwr.coco import Source, load_coco, via_to_coco
 from facade_wwr.errors import Warnings
 from facade_wwr.poses import PoseSources
 
+_CACHE: dict = {}
 ROOFTOP = "_0CfAgwU4GRi9S6yzBbnxQ.jpg"
 STREET = "DWCf628rMiMc6e5Xo18Li0.jpg"
 TRAIN = [
@@ -56,6 +59,43 @@ def ground_truth(data: Path, split: str, names: list[str], out: Path) -> None:
             table = predictions.from_coco(coco, image["id"])
             path = out / f"{Path(image['file_name']).stem}.parquet"
             predictions.write(path, table, image["file_name"], image["width"], image["height"], "truth", "truth")
+
+
+def silhouette(data: Path, work: Path, name: str, final: pd.Series) -> tuple[float, float]:
+    """IoU of the union of the photo's building masks with the union of the rendered footprints, at the
+    EXIF pose with the default hfov, pitch and height, and at the refined pose (the measure of docs)."""
+    from facade_wwr import link, prisms, refine
+    from facade_wwr.analysis import select_instances
+    from facade_wwr.footprints import read_footprints
+    from facade_wwr.geo_settings import GeoSettings
+
+    settings = GeoSettings(id_column="建物ID", height_column="measuredHeight")
+    if "footprints" not in _CACHE:
+        path = data / "footprints" / "plateau-2020.geojson"
+        _CACHE["footprints"] = read_footprints(path, settings, Warnings(quiet=True))
+    split = "val" if name == ROOFTOP else "train"
+    pred = predictions.read(work / f"pred_{split}" / f"{Path(name).stem}.parquet")
+    pose, _ = PoseSources.of(["exif"], str(data / split), None, Warnings(quiet=True)).pose(
+        name, pred.width, pred.height
+    )
+    scene = link.photo_scene(_CACHE["footprints"], pose.lat, pose.lon, settings.max_distance + settings.gps_error)
+    rles = select_instances(pred, 0.7, name, Warnings(quiet=True)).building_rles
+    rows, cols = refine.sample_grid(pred.width, pred.height, refine.FINE_SAMPLES)
+    inside = link.building_samples(rles, rows, cols) >= 0
+    east, north = scene.frame.to_local(final["lon"], final["lat"])
+    out = []
+    for p in (
+        refine.Params(pose.heading, settings.hfov, settings.pitch, settings.camera_height),
+        refine.Params(
+            final["heading"], final["hfov"], final["pitch"], final["camera_height"], float(east), float(north)
+        ),
+    ):
+        camera = p.camera(pred.width, pred.height)
+        view = link.FinalView(scene.scene, camera)
+        _, footprint, _ = view.surfaces(*prisms.rays(camera, cols + 0.5, rows + 0.5))
+        seen = footprint >= 0
+        out.append(float((inside & seen).sum() / max((inside | seen).sum(), 1)))
+    return out[0], out[1]
 
 
 def main() -> None:
@@ -90,6 +130,8 @@ def main() -> None:
         photos = table.groupby("file_name").agg(
             before=("alignment_before", "first"),
             after=("alignment", "first"),
+            lat=("lat", "first"),
+            lon=("lon", "first"),
             heading=("heading", "first"),
             hfov=("hfov", "first"),
             pitch=("pitch", "first"),
@@ -97,7 +139,10 @@ def main() -> None:
             buildings=("id", "nunique"),
         )
         photos["linked"] = linked.reindex(photos.index).fillna(0).astype(int)
-        print(photos.round(3).to_string())
+        silhouettes = [silhouette(data, work, name, photos.loc[name]) for name in photos.index]
+        photos["silhouette_before"] = [s[0] for s in silhouettes]
+        photos["silhouette_after"] = [s[1] for s in silhouettes]
+        print(photos.drop(columns=["lat", "lon"]).round(3).to_string())
         ids = table["footprint_id"].dropna()
         print(f"{ids.nunique()} PLATEAU IDs in the links, e.g. {', '.join(sorted(ids.unique())[:3])}")
         if args.readme_image:

@@ -241,3 +241,18 @@ def test_plateau_footprints_read_as_they_are(real_data: Path) -> None:
         for ring in fp.rings:  # every ring counter-clockwise after orientation (PLATEAU writes them clockwise)
             assert shapely.Polygon(ring).exterior.is_ccw
     assert math.isclose(fs.footprints[0].height, 8.5)
+
+
+def test_nothing_left_after_repair(tmp_path: Path) -> None:
+    line = _feature(SQUARE, "line")  # no area: make_valid turns it into a line
+    line["geometry"]["coordinates"] = [[[139.74, 35.63], [139.7401, 35.63], [139.7402, 35.63], [139.74, 35.63]]]
+    messages, fs = _warnings(tmp_path, [line, _feature(SQUARE, "ok")])
+    assert f"{tmp_path / 'warn.geojson'}: 1 footprints with no area left after repair, skipped (feature 0)" in messages
+    assert [fp.id for fp in fs.footprints] == ["ok"]
+    assert _message(tmp_path, [line]) == f"{tmp_path / 'bad.geojson'}: no usable footprint in this file"
+
+
+def test_unreadable_geoparquet(tmp_path: Path) -> None:
+    path = tmp_path / "f.parquet"
+    path.write_bytes(b"PAR1 not really")
+    assert _message(tmp_path, path=path).startswith(f"{path}: cannot read footprints as GeoParquet (")

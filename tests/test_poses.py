@@ -242,3 +242,18 @@ def test_every_real_val_photo_has_an_exif_pose(real_data: Path) -> None:
         assert pose is not None, f"{photo.name}: {why}"
         assert 35.5 < pose.lat < 35.7 and 139.6 < pose.lon < 139.8 and 0 <= pose.heading < 360
         assert np.isfinite([pose.lat, pose.lon, pose.heading]).all()
+
+
+def test_unreadable_table_and_unknown_direction_ref(tmp_path: Path) -> None:
+    broken = tmp_path / "poses.parquet"
+    broken.write_bytes(b"not parquet")
+    with pytest.raises(UserError, match=f"^{broken}: cannot read the pose table \\("):
+        read_table(str(broken), Warnings(quiet=True))
+    exif = pose_exif(35.6, 139.7, 10.0)
+    gps = dict(exif[GPS_IFD])
+    gps[GPS_IMG_DIRECTION_REF] = "X"
+    exif[GPS_IFD] = gps
+    _photo(tmp_path, "x.jpg", exif)
+    with pytest.raises(UserError) as e:
+        _sources(["exif"], tmp_path).pose("x.jpg", 64, 48)
+    assert str(e.value) == f"{tmp_path / 'x.jpg'}: unknown GPSImgDirectionRef 'X' (expected T or M)"

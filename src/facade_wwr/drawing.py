@@ -267,6 +267,10 @@ OUTLINE_COLOURS: tuple[tuple[int, int, int], ...] = (
 )
 
 
+#: Buildings covering less of the photo than this are outlined in a link overlay but not labelled.
+LABELLED_SHARE = 0.004
+
+
 def _edges(labels: np.ndarray) -> np.ndarray:
     """Pixels whose label differs from a 4-neighbour's."""
     edge = np.zeros(labels.shape, dtype=bool)
@@ -293,9 +297,9 @@ def draw_links(
 
     ``footprint`` and ``wall`` are per-pixel labels of the render (-1: none; a wall number, -1 on roofs):
     each footprint is outlined in its own colour, the edges between its walls and roof in a light line.
-    Kept buildings' masks are outlined in white and labelled at their most interior pixel (``b_k ->
-    footprint (share)``); footprints no building is ``linked`` to get their ID on their largest visible
-    part, in a smaller font. ``caption`` goes top left.
+    Kept buildings' masks are outlined in white and, when they cover at least :data:`LABELLED_SHARE` of the
+    photo, labelled at their most interior pixel (``b_k -> footprint (share)``); footprints no building is
+    ``linked`` to get their ID on their largest visible part, in a smaller font. ``caption`` goes top left.
     """
     import cv2
 
@@ -340,9 +344,9 @@ def draw_links(
         dist = cv2.distanceTransform((parts == biggest).astype(np.uint8), cv2.DIST_L2, 3)
         r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
         draw_label(draw, (int(c), int(r)), ids[f] or "(no id)", small, image.size)
-    font = load_font(font_size(width, height, 0.8))
-    for xy, text in zip(anchors, building_labels):
-        if xy is not None:
+    font = load_font(font_size(width, height, 0.7))
+    for xy, text, r in zip(anchors, building_labels, building_rles):
+        if xy is not None and masks.area(r) >= LABELLED_SHARE * width * height:
             draw_label(draw, xy, text, font, image.size)
     left, top, right, bottom = draw.multiline_textbbox((0, 0), caption, font=small)
     pad = max(2, round((bottom - top) * 0.1))

@@ -44,7 +44,9 @@ class GeoSettings:
         25.0, "highest camera searched where the pose source gives no height", "m", 0.5, 300.0
     )
     pitch: float = _setting(0.0, "pitch (up positive) where the pose source gives none", "deg", -45.0, 45.0)
-    pitch_error: float = _setting(12.0, "the pitch is searched within this angle of the given one", "deg", 0.0, 30.0)
+    pitch_error: float = _setting(
+        12.0, "the pitch is searched within this angle of geo.pitch where the pose source gives none", "deg", 0.0, 30.0
+    )
     declination: float | None = _setting(
         None, "magnetic declination (east positive) turning magnetic EXIF headings true", "deg", -90.0, 90.0
     )

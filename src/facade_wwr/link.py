@@ -677,7 +677,7 @@ def building_labels(result: PhotoLinks) -> list[str]:
     for b in range(len(result.instances.building_rles) if result.instances else 0):
         row = by_id.get(f"b_{b}", {})
         if row.get("footprint_id"):
-            out.append(f"b_{b} -> {row['footprint_id']}\n{100 * row['link_share']:.0f}% of its pixels")
+            out.append(f"b_{b} -> {row['footprint_id']} ({100 * row['link_share']:.0f}%)")
         else:
             out.append(f"b_{b}: {row.get('status', '')}")
     return out
