@@ -216,3 +216,23 @@ def untrained_model(out_dir: Path, classes: list[str], model: ModelSettings = SM
     out_dir.mkdir(parents=True, exist_ok=True)
     save_model(path, header(engine.name, model, FAST, classes), module, 0)
     return path
+
+
+def ground_truth_predictions(images: Path, via: Path, out: Path, names: list[str] | None = None) -> list[Path]:
+    """Prediction files made from a VIA file's polygons (``via2coco`` + ``predictions.from_coco``, score 1), one
+    ``out/<stem>.parquet`` per annotated photo (or only those in ``names``); returns their paths."""
+    from facade_wwr import predictions
+
+    out.mkdir(parents=True, exist_ok=True)
+    coco_path = out.parent / f".{out.name}.coco.json"
+    via_to_coco([Source(str(via), str(images))], coco_path, warnings=Warnings(quiet=True))
+    coco = load_coco(coco_path)
+    written = []
+    for image in coco["images"]:
+        if names is not None and image["file_name"] not in names:
+            continue
+        table = predictions.from_coco(coco, image["id"])
+        path = out / f"{Path(image['file_name']).stem}.parquet"
+        predictions.write(path, table, image["file_name"], image["width"], image["height"], "truth", "truth")
+        written.append(path)
+    return written

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("merge", "merge building tables into one CSV (+ Parquet)"),
     "evaluate": ("evaluate", "compare predicted window percentages with annotated ground truth"),
     "to-via": ("to_via", "turn prediction files into a VIA file for correction (pre-annotation)"),
+    "link": ("link", "link detected buildings to footprints by camera pose; WWR of each wall on its own plane"),
 }
 
 

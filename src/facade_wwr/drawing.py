@@ -324,3 +324,106 @@ def write_previews(
         save(preview_image(coco_path, coco, image), path, fmt)
         written.append(path)
     return written
+
+
+# --------------------------------------------------------------------------- link overlays
+
+#: Colours of footprint outlines in a link overlay, one per footprint in turn.
+OUTLINE_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (255, 60, 60),
+    (60, 220, 255),
+    (255, 230, 40),
+    (120, 255, 90),
+    (255, 120, 230),
+    (255, 160, 40),
+    (150, 130, 255),
+    (40, 255, 190),
+)
+
+
+#: Buildings covering less of the photo than this are outlined in a link overlay but not labelled.
+LABELLED_SHARE = 0.004
+
+
+def _edges(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose label differs from a 4-neighbour's."""
+    edge = np.zeros(labels.shape, dtype=bool)
+    diff_x = labels[:, 1:] != labels[:, :-1]
+    diff_y = labels[1:, :] != labels[:-1, :]
+    edge[:, 1:] |= diff_x
+    edge[:, :-1] |= diff_x
+    edge[1:, :] |= diff_y
+    edge[:-1, :] |= diff_y
+    return edge
+
+
+def draw_links(
+    photo: Image.Image,
+    footprint: np.ndarray,
+    wall: np.ndarray,
+    ids: Sequence[str],
+    building_rles: Sequence[dict],
+    building_labels: Sequence[str],
+    linked: set[int],
+    caption: str,
+) -> Image.Image:
+    """The check a user makes by eye: the rendered footprints' outlines over the photo at the final pose.
+
+    ``footprint`` and ``wall`` are per-pixel labels of the render (-1: none; a wall number, -1 on roofs):
+    each footprint is outlined in its own colour, the edges between its walls and roof in a light line.
+    Kept buildings' masks are outlined in white and, when they cover at least :data:`LABELLED_SHARE` of the
+    photo, labelled at their most interior pixel (``b_k -> footprint (share)``); footprints no building is
+    ``linked`` to get their ID on their largest visible part, in a smaller font. ``caption`` goes top left.
+    """
+    import cv2
+
+    pixels = np.array(photo.convert("RGB"))
+    width, height = photo.size
+    thick = max(1, round(min(width, height) / 400))
+    kernel = np.ones((2 * thick + 1, 2 * thick + 1), np.uint8)
+    anchors: list[tuple[int, int] | None] = []
+    for r in building_rles:
+        c = masks.crop(r)
+        if c is None:
+            anchors.append(None)
+            continue
+        x0, y0, x1, y1 = c.box
+        padded = np.pad(c.mask, 1).astype(np.uint8)
+        inner = cv2.erode(padded, np.ones((3, 3), np.uint8))[1:-1, 1:-1].astype(bool)
+        pixels[y0:y1, x0:x1][c.mask & ~inner] = (255, 255, 255)
+        dist = cv2.distanceTransform(padded, cv2.DIST_L2, 3)[1:-1, 1:-1]
+        row, col = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        anchors.append((x0 + int(col), y0 + int(row)))
+    seen = np.unique(footprint[footprint >= 0])
+    walls = _edges(np.where(footprint >= 0, footprint * 4096 + wall + 1, -1)) & (footprint >= 0)
+    pixels[walls] = (pixels[walls] * 0.4 + 255 * 0.6).astype(np.uint8)
+    outline = _edges(footprint)
+    for k, f in enumerate(seen):
+        ring = cv2.dilate((outline & (footprint == f)).astype(np.uint8), kernel).astype(bool)
+        pixels[ring] = OUTLINE_COLOURS[k % len(OUTLINE_COLOURS)]
+    image = Image.fromarray(pixels).convert("RGBA")
+    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    small = load_font(font_size(width, height, 0.6))
+    for f in seen:
+        if int(f) in linked:
+            continue
+        region = (footprint == f).astype(np.uint8)
+        count, parts, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=4)
+        if count < 2:
+            continue
+        biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        if stats[biggest, cv2.CC_STAT_AREA] < 0.004 * width * height:
+            continue
+        dist = cv2.distanceTransform((parts == biggest).astype(np.uint8), cv2.DIST_L2, 3)
+        r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        draw_label(draw, (int(c), int(r)), ids[f] or "(no id)", small, image.size)
+    font = load_font(font_size(width, height, 0.7))
+    for xy, text, r in zip(anchors, building_labels, building_rles):
+        if xy is not None and masks.area(r) >= LABELLED_SHARE * width * height:
+            draw_label(draw, xy, text, font, image.size)
+    left, top, right, bottom = draw.multiline_textbbox((0, 0), caption, font=small)
+    pad = max(2, round((bottom - top) * 0.1))
+    draw.rectangle((0, 0, right - left + 2 * pad, bottom - top + 2 * pad), fill=(0, 0, 0, 170))
+    draw.multiline_text((pad - left, pad - top), caption, fill=(255, 255, 255, 255), font=small)
+    return Image.alpha_composite(image, layer).convert("RGB")
