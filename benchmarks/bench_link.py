@@ -137,7 +137,11 @@ def main() -> None:
         for stage, seconds in result.timings:
             print(f"  {stage:<22} {seconds * 1000:7.1f} ms")
         linked = sum(r["status"] == link.LINKED for r in result.rows)
-        print(f"agreement {result.before:.3f} -> {result.after:.3f}; {linked} rows linked")
+        pixels = int(table.loc[table["category_id"] == 1, "mask_area"].sum())
+        print(
+            f"agreement {result.before:.3f} -> {result.after:.3f}; {linked} rows linked; refinement scored "
+            f"{result.work[0]} poses and rendered {result.work[1]} camera positions; {pixels} building mask pixels"
+        )
 
 
 if __name__ == "__main__":

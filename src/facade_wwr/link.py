@@ -508,7 +508,8 @@ class PhotoLinks:
     before: float | None = None
     after: float | None = None
     status: str = ""
-    timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, seconds), for benchmarks
+    timings: list[tuple[str, float]] = field(default_factory=list)  # (stage, CPU seconds), for benchmarks
+    work: tuple[int, int] = (0, 0)  # poses scored and camera positions rendered by the refinement
 
 
 def _pose_columns(frame: LocalFrame | None, params: refine.Params | None, pose: Pose | None, refined: bool) -> dict:
@@ -585,13 +586,22 @@ def link_photo(
     note("sample grids")
     result = refine.refine(scene.scene, grids, eligible, width, height, prior.params, prior.known, prior.bounds, search)
     timings += [(f"refine: {stage}", seconds) for stage, _, _, seconds in result.stages]
+    work = (result.evaluations, result.renders)
     clock[0] = time.process_time()
     refined = result.params != prior.params
     pose_columns = _pose_columns(scene.frame, result.params, pose, refined)
     alignment = {"alignment_before": result.before, "alignment": result.after}
     camera = result.params.camera(width, height)
     out = PhotoLinks(
-        [], pred.image, camera, scene, instances=instances, before=result.before, after=result.after, timings=timings
+        [],
+        pred.image,
+        camera,
+        scene,
+        instances=instances,
+        before=result.before,
+        after=result.after,
+        timings=timings,
+        work=work,
     )
     if result.after < settings.min_alignment:
         warnings.warn(

@@ -15,17 +15,24 @@ agreement reported is the plain one.
 **Search** (speed: ``benchmarks/bench_link.py``). Heading, hfov and pitch only turn or zoom the camera
 about its centre, so for one camera position and height the footprints are rendered once into a raster
 of azimuth columns and slope rows wide enough for every such view (``prisms.Raster``), and each view is a
-lookup of its sample pixels' rays there. Only a new position or height renders again.
+lookup of its sample pixels' rays there. Only a new position or height renders again; poses are scored
+in batches (new positions rendered in one call, all counts in one ``bincount``). Sample pixels lie at
+random in their cells (:func:`sample_grid`), so that the agreement changes smoothly with the pose.
 
-1. *Starts*, on a sparse grid (about :data:`COARSE_SAMPLES` sample pixels), at the given position: every
-   heading within ``geo.heading_error`` in steps of :data:`START_HEADING_STEP`, for the given hfov (or
-   :data:`START_HFOVS` spread over the range when unknown), at the given camera height and pitch (and,
-   when the height is unknown, also from an upper floor: :data:`UPPER_START`). The best :data:`STARTS`
-   distinct poses go on.
-2. *Turning*: from each start, a coordinate search over heading, hfov, pitch and camera height (each
-   moved by its step both ways, the best of the three kept; all steps halve after a round without gain).
-3. *Moving*: from the best of those, the same search with the position too (within ``geo.gps_error``).
-4. *Polish* on the fine grid (about :data:`FINE_SAMPLES` samples) with the smallest steps.
+1. *Starts* (:func:`starts`), on the start grid (about :data:`START_SAMPLES` samples), for each start
+   height (the given one; when unknown also :data:`UPPER_HEIGHTS`): every heading within
+   ``geo.heading_error`` in steps of :data:`START_HEADING_STEP`, for each start hfov (the given one, or
+   :data:`START_HFOVS` over the range) and pitch (:data:`START_PITCHES`, :data:`UPPER_PITCHES` from upper
+   floors) at the given position; then the best :data:`START_ORIENTATIONS` of those again from positions on
+   rings every :data:`START_SPACING` metres within ``geo.gps_error``, looking at the same scene
+   (:func:`moved`) with the heading scanned :data:`START_NUDGE` around. The best
+   :data:`STARTS_PER_HEIGHT` distinct poses of each height, and of those the best :data:`CLIMBED`, go on.
+2. *Climbs* (:func:`climb`) on the start grid: every parameter moved by its step both ways, a position step
+   keeping the scene in view, the best neighbour taken when it gains (then once more the same move); the
+   steps halve after a round without gain.
+3. The best :data:`KEPT` climb on again on the coarse grid (:data:`COARSE_SAMPLES`), and the best of those
+   is polished on the fine grid (:data:`FINE_SAMPLES`). If the given pose agrees better on the fine grid,
+   it is kept.
 
 A value the pose source gives is searched only within :data:`KNOWN_SPREAD` of it; an unknown one over its
 whole ``geo.*`` range.

@@ -20,8 +20,7 @@ def _geo_option(p: argparse.ArgumentParser, f) -> None:
     if meta["low"] is None:
         p.add_argument(option_name(f.name), dest=f.name, default=default, metavar="NAME", help=help_text)
         return
-    low, high = meta["low"], meta["high"]
-    kind = options._number(lambda v: low <= v <= high, f"a number from {low:g} to {high:g}{unit}")
+    kind = options.within(meta["low"], meta["high"], meta["unit"])
     p.add_argument(option_name(f.name), dest=f.name, type=kind, default=default, metavar="X", help=help_text)
 
 

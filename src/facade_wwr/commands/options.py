@@ -23,6 +23,11 @@ def _number(ok, what: str):
     return parse
 
 
+def within(low: float, high: float, unit: str = ""):
+    """An argparse type: a finite number from ``low`` to ``high`` (``unit`` in the message)."""
+    return _number(lambda v: low <= v <= high, f"a number from {low:g} to {high:g}{f' {unit}' if unit else ''}")
+
+
 #: a score or an IoU; a distance in pixels
 fraction = _number(lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1")
 pixels = _number(lambda v: v >= 0.0, "a distance in pixels (>= 0)")
