@@ -108,6 +108,17 @@ def tiny_config() -> dict[str, Any]:
     return config
 
 
+def own_data_config(demo: Path, photos: Path | None = None) -> dict[str, Any]:
+    """tiny_config() pointed at a flat demo data set made by the test in ``demo`` (demo generation off), as a
+    user's own data would be; ``photos`` (default: the demo's) is predict.images, with no tagged points."""
+    config = tiny_config()
+    config["demo"]["enabled"] = False
+    for split in ("train", "val"):
+        config["data"][split] = {"via": str(demo / split / "via_region_data.json"), "images": str(demo / split)}
+    config["predict"].update(images=str(photos or demo / "photos"), tagged=None)
+    return config
+
+
 def snakemake(
     workdir: Path,
     *args: str,

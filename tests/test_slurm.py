@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from facade_wwr.demo import generate
-from tests.helpers import copy_workflow, snakemake, tiny_config
+from tests.helpers import copy_workflow, own_data_config, snakemake, tiny_config
 from tests.slurm_cluster import slurm_cluster, unavailable_reason
 
 
@@ -68,12 +68,7 @@ def test_the_slurm_profile_is_where_threads_fit_the_nodes(tmp_path: Path) -> Non
     Every rule that asks for more than one thread is in the SLURM profile's set-threads, and what the profile
     says there is what those jobs ask for."""
     generate(tmp_path / "demo", train=2, val=1, photos=2, seed=2, size=96)  # made now: every job is planned
-    config = tiny_config()
-    config["demo"]["enabled"] = False
-    for split in ("train", "val"):
-        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
-        config["data"][split]["images"] = str(tmp_path / "demo" / split)
-    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None)
+    config = own_data_config(tmp_path / "demo")
     workdir = copy_workflow(tmp_path / "workflow", config)
     declared = planned_threads(snakemake(workdir, "-n", "--cores", "64"))
     many = {rule for rule, n in declared.items() if max(n) > 1}

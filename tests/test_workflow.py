@@ -18,7 +18,7 @@ from PIL import Image
 
 from facade_wwr.cli import main
 from facade_wwr.demo import generate
-from tests.helpers import copy_workflow, declared_only_env, jobs_run, snakemake, tiny_config
+from tests.helpers import copy_workflow, declared_only_env, jobs_run, own_data_config, snakemake, tiny_config
 
 
 def test_lint_reports_nothing() -> None:
@@ -189,12 +189,7 @@ def test_odd_photo_folders_are_told_before_any_job(tmp_path: Path) -> None:
     generate(tmp_path / "demo", train=2, val=1, photos=2, seed=2, size=96)
     photos = tmp_path / "photos"
     photos.mkdir()
-    config = tiny_config()
-    config["demo"]["enabled"] = False
-    for split in ("train", "val"):
-        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
-        config["data"][split]["images"] = str(tmp_path / "demo" / split)
-    config["predict"].update(images=str(photos), tagged=None)
+    config = own_data_config(tmp_path / "demo", photos)
     wf = copy_workflow(tmp_path / "wf", config)
     out = snakemake(wf, "-n", "--cores", "1")
     assert f"facade-wwr: warning: predict.images: {photos} holds no photos" in out.stderr
@@ -236,12 +231,7 @@ def test_a_photo_that_contributes_no_annotation_is_no_input_of_training(tmp_path
     for extra, regions in ((bare, []), (points, [point])):
         via[extra.name] = {"filename": extra.name, "size": 1, "regions": regions, "file_attributes": {}}
     (val / "via_region_data.json").write_text(json.dumps(via))
-    config = tiny_config()
-    config["demo"]["enabled"] = False
-    for split in ("train", "val"):
-        config["data"][split] = {"via": str(tmp_path / "demo" / split / "via_region_data.json")}
-        config["data"][split]["images"] = str(tmp_path / "demo" / split)
-    config["predict"].update(images=str(tmp_path / "demo" / "photos"), tagged=None)
+    config = own_data_config(tmp_path / "demo")
     wf = copy_workflow(tmp_path / "wf", config)
     target = "results/coco/val.json"
     snakemake(wf, "--cores", "1", target)
