@@ -32,7 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("merge", "merge building tables into one CSV (+ Parquet)"),
     "evaluate": ("evaluate", "compare predicted window percentages with annotated ground truth"),
     "to-via": ("to_via", "turn prediction files into a VIA file for correction (pre-annotation)"),
+    "index-footprints": ("index_footprints", "sort footprints into GeoParquet that link jobs read near their photos"),
     "link": ("link", "link detected buildings to footprints by camera pose; WWR of each wall on its own plane"),
+    "evaluate-geo": ("evaluate_geo", "score links and footprint WWR against the synthetic city's truth (geo.json)"),
+    "aggregate": ("aggregate", "WWR per footprint and orientation: GeoPackage, CEA table, map"),
 }
 
 

@@ -25,6 +25,7 @@ import math
 import os
 import warnings as py_warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,14 @@ from facade_wwr.geo_settings import GeoSettings
 EARTH_RADIUS = 6_371_008.8
 #: How many features a warning names before it only counts the rest.
 NAMED = 5
+
+
+def search_box(lat: float, lon: float, radius: float) -> tuple[float, float, float, float]:
+    """A WGS84 box ``(lon_min, lat_min, lon_max, lat_max)`` holding every point within ``radius`` metres of
+    ``(lat, lon)``, a little generous (1 %)."""
+    dlat = math.degrees(radius / EARTH_RADIUS) * 1.01
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return (lon - dlon, lat - dlat, lon + dlon, lat + dlat)
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,16 @@ class FootprintSet:
     path: str
     footprints: list[Footprint]
     tree: shapely.STRtree
+    source: Any = None  # the GeoDataFrame as read (its own CRS); row ``feature`` is that footprint
+
+    def ids(self) -> list[str]:
+        """Every footprint's ID ("" for none), in file order."""
+        return [fp.id for fp in self.footprints]
 
     def near(self, lat: float, lon: float, radius: float) -> list[int]:
         """Indices of footprints whose outline comes within about ``radius`` metres of ``(lat, lon)``
         (a box query in degrees, a little generous; callers measure exactly in their local frame)."""
-        dlat = math.degrees(radius / EARTH_RADIUS) * 1.01
-        dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-        box = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
-        return sorted(int(i) for i in self.tree.query(box))
+        return sorted(int(i) for i in self.tree.query(shapely.box(*search_box(lat, lon, radius))))
 
 
 def _named(path: str, rows: list[str], what: str) -> str:
@@ -78,21 +89,104 @@ def _named(path: str, rows: list[str], what: str) -> str:
     return f"{path}: {len(rows)} {what} ({shown})"
 
 
-def _read(path: str):
+def file_crs(path: str):
+    """The CRS a footprint file is written in (None if it names none), read without reading its features."""
+    import json
+
+    import pyogrio
+    from pyproj import CRS
+
+    if path.lower().endswith((".parquet", ".geoparquet")):
+        import pyarrow.parquet as pq
+
+        try:
+            geo = json.loads((pq.read_schema(path).metadata or {}).get(b"geo", b"{}"))
+        except Exception as e:  # pyarrow's errors on a file that is not Parquet
+            raise UserError(f"{path}: cannot read footprints as GeoParquet ({first_line(e)})") from None
+        column = geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
+        return CRS.from_user_input(column["crs"]) if column.get("crs") else CRS.from_user_input("OGC:CRS84")
+    try:
+        crs = pyogrio.read_info(path)["crs"]
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as e:
+        raise UserError(f"{path}: cannot read footprints ({first_line(e)})") from None
+    return CRS.from_user_input(crs) if crs else None
+
+
+Box = tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max (WGS84)
+
+
+def _in_file_crs(path: str, boxes: list[Box]) -> list[Box] | None:
+    """WGS84 lon/lat boxes in the file's own CRS (None: the file names no CRS, so read all of it)."""
+    from pyproj import CRS, Transformer
+
+    crs = file_crs(path)
+    if crs is None:
+        return None
+    if crs.equals(CRS.from_epsg(4326)) or crs.equals(CRS.from_user_input("OGC:CRS84")):
+        return boxes
+    to_file = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    return [to_file.transform_bounds(*box, densify_pts=21) for box in boxes]
+
+
+def _covering(path: str) -> str | None:
+    """The bounding-box covering column of a GeoParquet file (GeoParquet 1.1), if it has one."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    geo = json.loads((pq.read_schema(path).metadata or {}).get(b"geo", b"{}"))
+    column = geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
+    bbox = column.get("covering", {}).get("bbox", {})
+    return bbox.get("xmin", [None])[0] if bbox else None
+
+
+def _box_filter(column: str, boxes: list[Box]):
+    """A pyarrow filter keeping the rows whose bounding box meets one of ``boxes``: row groups outside all
+    of them are skipped by their statistics, so a spatially sorted file is read only near the boxes."""
+    import pyarrow.compute as pc
+
+    def field(name: str):
+        return pc.field((column, name))
+
+    expression = None
+    for x0, y0, x1, y1 in boxes:
+        one = (field("xmin") <= x1) & (field("xmax") >= x0) & (field("ymin") <= y1) & (field("ymax") >= y0)
+        expression = one if expression is None else expression | one
+    return expression
+
+
+def _feature_count(path: str) -> int:
+    """How many features the file holds, from its metadata."""
+    if path.lower().endswith((".parquet", ".geoparquet")):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    import pyogrio
+
+    return int(pyogrio.read_info(path, force_feature_count=True)["features"])
+
+
+def _read(path: str, boxes: list[Box] | None = None):
     import geopandas
     import pyogrio
 
     if not os.path.exists(path):
         raise UserError(f"{path}: footprint file not found")
+    boxes = _in_file_crs(path, boxes) if boxes else None
     if path.lower().endswith((".parquet", ".geoparquet")):  # GeoParquet: through pyarrow, as geopandas writes it
         try:
-            return geopandas.read_parquet(path)
+            column = _covering(path) if boxes else None
+            if boxes and column is None:
+                gdf = geopandas.read_parquet(path)
+                return gdf[gdf.intersects(shapely.union_all([shapely.box(*b) for b in boxes]))]
+            return geopandas.read_parquet(path, filters=_box_filter(column, boxes) if boxes else None)
         except Exception as e:  # pyarrow's errors, or a Parquet file without geo metadata (ValueError)
             raise UserError(f"{path}: cannot read footprints as GeoParquet ({first_line(e)})") from None
+    mask = shapely.union_all([shapely.box(*b) for b in boxes]) if boxes else None
     try:
         with py_warnings.catch_warnings():
             py_warnings.simplefilter("ignore")  # pyogrio's notes (several layers, a measured geometry) go below
-            return geopandas.read_file(path, engine="pyogrio")
+            return geopandas.read_file(path, engine="pyogrio", mask=mask)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, pyogrio.errors.FieldError) as e:
         raise UserError(f"{path}: cannot read footprints ({first_line(e)})") from None
     except (ValueError, OSError, UnicodeDecodeError) as e:
@@ -225,15 +319,22 @@ def _polygons(geometry) -> list[Polygon]:
 
 
 def read_footprints(
-    path: str | os.PathLike[str], settings: GeoSettings | None = None, warnings: Warnings | None = None
+    path: str | os.PathLike[str],
+    settings: GeoSettings | None = None,
+    warnings: Warnings | None = None,
+    boxes: list[Box] | None = None,
 ) -> FootprintSet:
     """Read, check and normalise a footprint file (see the module docstring); bad input is a one-line
-    UserError naming the file, a footprint that can be skipped or repaired a warning."""
+    UserError naming the file, a footprint that can be skipped or repaired a warning.
+
+    With ``boxes`` (WGS84 ``lon_min, lat_min, lon_max, lat_max`` each) only the footprints meeting one of
+    them are read: a GeoParquet file with a bounding-box column (``facade-wwr index-footprints``) skips the
+    row groups outside them, a GeoPackage or Shapefile uses its spatial index. None there is no error then."""
     settings = settings or GeoSettings()
     warnings = warnings if warnings is not None else Warnings()
     path = str(path)
-    gdf = _read(path)
-    if len(gdf) == 0:
+    gdf = _read(path, boxes)
+    if len(gdf) == 0 and (not boxes or _feature_count(path) == 0):
         raise UserError(f"{path}: no footprints in this file")
     columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     for option, column in (("--id-column", settings.id_column), ("--height-column", settings.height_column)):
@@ -249,6 +350,8 @@ def read_footprints(
     geometry = gdf.geometry
     usable = ~(geometry.isna() | geometry.is_empty).to_numpy()
     polygonal = usable & geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    if len(gdf) == 0:
+        return FootprintSet(path, [], shapely.STRtree([]), gdf)
     if not polygonal.any():
         raise UserError(f"{path}: no Polygon or MultiPolygon footprints in this file")
     ids = _ids(path, gdf[settings.id_column], warnings)
@@ -256,6 +359,7 @@ def read_footprints(
     if (~polygonal).any():
         rows = [f"feature {k}" for k in np.flatnonzero(~polygonal)]
         warnings.warn(_named(path, rows, "features without a polygon (empty, points or lines), skipped"))
+    source = gdf
     if not gdf.crs.equals("EPSG:4326"):
         gdf = gdf.to_crs("EPSG:4326")
     shapes = shapely.force_2d(gdf.geometry.to_numpy())
@@ -285,8 +389,59 @@ def read_footprints(
     if not footprints:
         raise UserError(f"{path}: no usable footprint in this file")
     tree = shapely.STRtree([Polygon(fp.rings[0]) if len(fp.rings) == 1 else _multi(fp) for fp in footprints])
-    return FootprintSet(path, footprints, tree)
+    return FootprintSet(path, footprints, tree, source)
 
 
 def _multi(fp: Footprint):
     return shapely.MultiPolygon([Polygon(r) for r in fp.rings])
+
+
+#: Footprints per row group of an index: a link job reads the row groups near its photos, so a small group
+#: keeps what it reads near what it needs; a large one keeps the file's statistics small.
+INDEX_ROW_GROUP = 2_000
+
+
+def read_outlines(path: str | os.PathLike[str], settings: GeoSettings):
+    """The footprints of a file as they are (its CRS, its geometry; features without a geometry dropped) and
+    their IDs as text ("" where missing), checked as ``read_footprints`` checks them, without building walls:
+    for the whole-file stages (the index, the GeoPackage). An ID given twice is an error."""
+    path = str(path)
+    gdf = _read(path)
+    if len(gdf) == 0:
+        raise UserError(f"{path}: no footprints in this file")
+    for option, column in (("--id-column", settings.id_column), ("--height-column", settings.height_column)):
+        if column not in gdf.columns:
+            columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+            raise UserError(
+                f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'}); name it with {option}"
+            )
+    if gdf.crs is None:
+        raise UserError(
+            f"{path}: no coordinate reference system (a Shapefile needs its .prj); set one, e.g. with "
+            "ogr2ogr -a_srs EPSG:4326"
+        )
+    ids = _ids(path, gdf[settings.id_column], Warnings(quiet=True))
+    geometry = gdf.geometry
+    keep = (~(geometry.isna() | geometry.is_empty) & geometry.geom_type.isin(["Polygon", "MultiPolygon"])).to_numpy()
+    if not keep.any():
+        raise UserError(f"{path}: no Polygon or MultiPolygon footprints in this file")
+    return gdf.loc[keep], [i for i, k in zip(ids, keep) if k]
+
+
+def write_index(path: str | os.PathLike[str], out: str | os.PathLike[str], settings: GeoSettings) -> int:
+    """Write the footprints of ``path`` as a spatially sorted GeoParquet file in WGS84 (``facade-wwr
+    index-footprints``): the ID and height columns and the geometry, rows in Hilbert order of their
+    bounding boxes, with a bounding-box column (GeoParquet 1.1 covering) so that ``read_footprints(boxes=)``
+    reads only the row groups near the photos. The file's IDs are checked here, all at once (a link job
+    sees only its neighbourhood). Returns the number of footprints written."""
+    from facade_wwr.fileio import atomic_path
+
+    gdf, _ = read_outlines(path, settings)
+    columns = list(dict.fromkeys([settings.id_column, settings.height_column]))
+    gdf = gdf[[*columns, gdf.geometry.name]]
+    if not gdf.crs.equals("EPSG:4326"):
+        gdf = gdf.to_crs("EPSG:4326")
+    gdf = gdf.iloc[np.argsort(gdf.hilbert_distance(), kind="stable")]
+    with atomic_path(out) as tmp:
+        gdf.to_parquet(tmp, index=False, write_covering_bbox=True, row_group_size=INDEX_ROW_GROUP)
+    return len(gdf)

@@ -30,11 +30,13 @@ class LocalFrame:
 
     lat0: float
     lon0: float
+    crs: CRS = field(init=False, repr=False, compare=False)
     _forward: Transformer = field(init=False, repr=False, compare=False)
     _inverse: Transformer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         crs = CRS.from_proj4(f"+proj=aeqd +lat_0={self.lat0!r} +lon_0={self.lon0!r} +datum=WGS84 +units=m +no_defs")
+        object.__setattr__(self, "crs", crs)
         object.__setattr__(self, "_forward", Transformer.from_crs("EPSG:4326", crs, always_xy=True))
         object.__setattr__(self, "_inverse", Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
 

@@ -58,7 +58,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facade_wwr import link, predictions
     from facade_wwr.fileio import atomic_path, refuse_overwrites
-    from facade_wwr.footprints import read_footprints
+    from facade_wwr.footprints import read_footprints, search_box
     from facade_wwr.images import IMAGE_SUFFIXES
     from facade_wwr.poses import EXIF, NotPinhole, PoseSources
 
@@ -77,12 +77,8 @@ def run(args: argparse.Namespace) -> int:
     )
     warnings = Warnings(strict=args.strict)
     poses = PoseSources.of(sources, args.photos, settings.declination, warnings)
-    footprints = read_footprints(args.footprints, settings, warnings)
-    if args.overlays:
-        Path(args.overlays).mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
+    photos: list[tuple[Path, predictions.Predictions, object, str | None]] = []
     seen: dict[str, str] = {}
-    counts = {"photos": 0, "linked": 0, "no_pose": 0, "not_aligned": 0}
     for path in predictions.files(args.predictions, warnings):
         pred = predictions.read(path)
         if pred.image in seen:
@@ -95,6 +91,15 @@ def run(args: argparse.Namespace) -> int:
         except NotPinhole as e:
             warnings.warn(f"{e}; photo {pred.image} skipped")
             pose, why = None, f"not pinhole: {e}"
+        photos.append((path, pred, pose, why))
+    radius = settings.max_distance + settings.gps_error
+    boxes = [search_box(pose.lat, pose.lon, radius) for _, _, pose, _ in photos if pose is not None]
+    footprints = read_footprints(args.footprints, settings, warnings, boxes=boxes or [(0.0, 0.0, 0.0, 0.0)])
+    if args.overlays:
+        Path(args.overlays).mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    counts = {"photos": 0, "linked": 0, "no_pose": 0, "not_aligned": 0}
+    for path, pred, pose, why in photos:
         result = link.link_photo(
             pred, path, pose, footprints, settings, args.score_threshold, warnings, not args.no_refine, why
         )

@@ -63,3 +63,39 @@ def add_mixed_models(p: argparse.ArgumentParser) -> None:
 
 def add_strict(p: argparse.ArgumentParser, what: str = "turn every warning into an error") -> None:
     p.add_argument("--strict", action="store_true", help=what)
+
+
+def add_footprint_columns(p: argparse.ArgumentParser) -> None:
+    """``--id-column`` and ``--height-column`` of the footprint file (the ``geo.*`` settings of the same name)."""
+    from facade_wwr.geo_settings import GeoSettings, option_name
+
+    for name in ("id_column", "height_column"):
+        f = GeoSettings.__dataclass_fields__[name]
+        p.add_argument(
+            option_name(name),
+            dest=name,
+            default=f.default,
+            metavar="NAME",
+            help=f"{f.metadata['help']} (geo.{name}; default: {f.default})",
+        )
+
+
+def footprint_settings(args: argparse.Namespace):
+    """The GeoSettings of ``--id-column`` and ``--height-column`` (the rest at their defaults)."""
+    from facade_wwr.geo_settings import GeoSettings
+
+    return GeoSettings(id_column=args.id_column, height_column=args.height_column).check()
+
+
+def add_min_wall_m2(p: argparse.ArgumentParser) -> None:
+    """``--min-wall-m2``: the visible wall an orientation needs for a WWR (geo.min_wall_m2)."""
+    from facade_wwr.aggregate import MIN_WALL_M2
+
+    p.add_argument(
+        "--min-wall-m2",
+        type=within(0.0, 1.0e6, "m2"),
+        default=MIN_WALL_M2,
+        metavar="M2",
+        help="an orientation (or footprint) with less visible wall over all photos gets no WWR "
+        f"(geo.min_wall_m2; default: {MIN_WALL_M2:g})",
+    )
