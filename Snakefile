@@ -2,6 +2,7 @@
 #
 #   VIA exports -> COCO datasets -> train -> evaluate
 #   photos -> shards -> predict (GPU) -> analyze (CPU) -> merge -> results/buildings.csv -> report
+#   footprints -> index; per shard: link (CPU) -> aggregate -> results/footprints.gpkg, CEA table (geo: on)
 #
 # Run: snakemake --cores all          (workstation; see profiles/local)
 #      snakemake --profile profiles/slurm   (cluster with GPU partitions)
@@ -21,6 +22,11 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/preannotate.smk"
+
+
+if GEO:
+
+    include: "workflow/rules/geo.smk"
 
 
 # The report's first page: what the run found, and whether it means anything (rule report_summary).

@@ -1,4 +1,5 @@
-"""How long `snakemake -n` takes on folders of 1,000 and 10,000 photos (jobs grow with shards, not photos).
+"""How long `snakemake -n` takes on folders of 1,000 and 10,000 photos (jobs grow with shards, not photos),
+without and with the geographic stages (geo.footprints set: index, a link job per shard, aggregate).
 
     python benchmarks/bench_dryrun.py [--counts 1000 10000] [--shard-size 50]
 
@@ -38,17 +39,21 @@ def main() -> None:
             config["data"]["train"] = {"via": "train.json", "images": "photos"}
             config["data"]["val"] = {"via": "train.json", "images": "photos"}
             config["predict"].update(images="photos", tagged=None, shard_size=args.shard_size)
-            copy_workflow(work, config)
-            start = time.perf_counter()
-            proc = snakemake(work, "-n", "--quiet", "rules")
-            seconds = time.perf_counter() - start
-            jobs = dict.fromkeys(
-                " ".join(line.split()) for line in proc.stdout.splitlines() if line.startswith(("predict ", "analyze "))
-            )
-            print(
-                f"{count:>6} photos, shard_size {args.shard_size}: snakemake -n took {seconds:.1f} s "
-                f"({' / '.join(' '.join(j.split()) for j in jobs)})"
-            )
+            (work / "footprints.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+            for geo in (False, True):
+                config["geo"]["footprints"] = "footprints.geojson" if geo else None
+                copy_workflow(work, config)
+                start = time.perf_counter()
+                proc = snakemake(work, "-n", "--quiet", "rules")
+                seconds = time.perf_counter() - start
+                kinds = ("predict ", "analyze ", "link ")
+                jobs = dict.fromkeys(
+                    " ".join(line.split()) for line in proc.stdout.splitlines() if line.startswith(kinds)
+                )
+                print(
+                    f"{count:>6} photos, shard_size {args.shard_size}, geographic stages {'on' if geo else 'off'}: "
+                    f"snakemake -n took {seconds:.1f} s ({' / '.join(' '.join(j.split()) for j in jobs)})"
+                )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def default_config() -> dict[str, Any]:
 def tiny_config() -> dict[str, Any]:
     """The default workflow config at the smallest sizes that still run every stage."""
     config = default_config()
-    config["demo"].update(train=6, val=3, photos=6, seed=1, size=128)
+    config["demo"].update(train=6, val=3, photos=6, seed=1, blocks=1, size="192x144")
     config["preview"]["n"] = 2
     config["predict"].update(shard_size=2, batch_size=2)
     config["train"].update(max_iter=2, ims_per_batch=2)

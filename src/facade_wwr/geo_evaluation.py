@@ -50,7 +50,7 @@ def read_truth(folder: str | Path) -> dict[str, pd.DataFrame]:
 
 def link_scores(links: pd.DataFrame, visible: pd.DataFrame) -> dict[str, Any]:
     """Found and right shares (module docstring) of the photos in ``links``."""
-    photos = set(links["file_name"])
+    photos = set(links.attrs.get("photos") or links["file_name"])
     truth = visible[visible["file_name"].isin(photos) & visible["footprint_id"].notna()]
     truth_pairs = set(zip(truth["file_name"], truth["footprint_id"]))
     buildings = links.drop_duplicates(["file_name", "id"])
@@ -126,7 +126,7 @@ def evaluate(
     min_wall_m2: float = aggregate.MIN_WALL_M2,
 ) -> dict[str, Any]:
     """The figures of geo.json (module docstring)."""
-    photos = set(links["file_name"])
+    photos = set(links.attrs.get("photos") or links["file_name"])
     predicted = aggregate.aggregate(links, min_wall_m2)
     visible = visible_truth(truth["truth_views.csv"], photos, max_view_angle, min_wall_m2)
     whole = truth["truth_footprints.csv"]

@@ -56,6 +56,7 @@ SCHEMA = pa.schema(
         ("image_width", pa.int32()),
         ("image_height", pa.int32()),
         ("model", pa.string()),
+        ("footprint_id", pa.string()),
     ]
 )
 #: Building-table columns in contract order.
@@ -160,7 +161,10 @@ def empty() -> pd.DataFrame:
 
 
 def conform(df: pd.DataFrame) -> pd.DataFrame:
-    """The table's columns in contract order with contract dtypes (raises KeyError on a missing column)."""
+    """The table's columns in contract order with contract dtypes (raises KeyError on a missing column;
+    ``footprint_id``, which only ``merge --links`` fills, is empty where absent)."""
+    if "footprint_id" not in df.columns:
+        df = df.assign(footprint_id="")
     return pa.Table.from_pandas(df[list(COLUMNS)], schema=SCHEMA, preserve_index=False).to_pandas()
 
 
@@ -262,6 +266,17 @@ class Merged:
     unmatched: list[dict[str, Any]]
     tagged: bool
     info: TableInfo  # photos, threshold (when the tables share one) and instance counts of all tables
+
+
+def with_footprints(table: pd.DataFrame, links: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The building table with ``footprint_id`` from link tables (``facade-wwr link``), joined on
+    (``file_name``, ``id``): the footprint a building was linked to, empty where it was not. Returns the table
+    and how many of its buildings were linked."""
+    linked = links[links["status"].isin(("linked", "linked_no_wall"))]
+    ids = linked.drop_duplicates(["file_name", "id"]).set_index(["file_name", "id"])["footprint_id"]
+    keys = pd.MultiIndex.from_arrays([table["file_name"].astype(str), table["id"].astype(str)])
+    footprint = ids.reindex(keys).astype(object).where(lambda s: s.notna(), "").to_numpy()
+    return table.assign(footprint_id=footprint), int((footprint != "").sum())
 
 
 def refuse_mixed_models(first: tuple[str, str], model: str, source: str) -> None:

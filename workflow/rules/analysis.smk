@@ -39,12 +39,14 @@ rule analyze:
 rule merge:
     input:
         tables=shard_tables,
+        links=shard_links,
     output:
         csv=report(RESULTS / "buildings.csv", category="Buildings", caption="../report/buildings.rst"),
         parquet=RESULTS / "buildings.parquet",
         unmatched=RESULTS / "buildings.unmatched.csv" if config["predict"]["tagged"] else [],
     params:
         unmatched=lambda wildcards, output: f"--unmatched {output.unmatched}" if output.unmatched else "",
+        links=lambda wildcards, input: f"--links {' '.join(input.links)}" if input.links else "",
     conda:
         "../envs/facade-wwr.yaml"
     log:
@@ -53,7 +55,7 @@ rule merge:
         mem_mb=4000,
         runtime=30,
     shell:
-        "facade-wwr --log {log} merge {input.tables} --out {output.csv} {params.unmatched}"
+        "facade-wwr --log {log} merge {input.tables} --out {output.csv} {params.unmatched} {params.links}"
 
 
 rule evaluate:

@@ -38,6 +38,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 # data.classes is the category ids).
 PATH_KEYS = {"data.train.via", "data.train.images", "data.val.via", "data.val.images", "predict.images"}
 PATH_KEYS |= {"predict.tagged", "model.weights_dir"}  # not model.weights: ./coco is a file, coco a kind
+PATH_KEYS |= {"geo.footprints", "geo.truth", "geo.cea_architecture"}
 
 
 def normalised(value, key=""):
@@ -287,6 +288,76 @@ def tagged_input(wildcards):
     return [tagged] if tagged else []
 
 
+def geo_settings():
+    """The effective geo section, or None while the geographic stages are off: geo.footprints, else in the
+    demo its city's footprints (and its truth for evaluate-geo). The numbers get facade-wwr link's check."""
+    geo = dict(config.get("geo") or {})
+    if not geo.get("footprints") and config["demo"]["enabled"]:
+        geo["footprints"] = str(DEMO / "footprints.geojson")
+        geo["truth"] = geo.get("truth") or str(DEMO)
+    if not geo.get("footprints"):
+        return None
+    from dataclasses import fields
+
+    from facade_wwr.geo_settings import GeoSettings
+
+    try:
+        GeoSettings(**{f.name: geo[f.name] for f in fields(GeoSettings) if f.name in geo}).check()
+    except UserError as e:
+        raise WorkflowError(str(e))
+    return geo
+
+
+GEO = geo_settings()
+#: the footprint index the link jobs read (rule index_footprints)
+FOOTPRINT_INDEX = RESULTS / "geo/footprints.parquet"
+EXIF = "exif"
+
+
+def geo_options():
+    """The geo.* settings of facade-wwr link as its options (declination only where set)."""
+    from dataclasses import fields
+
+    from facade_wwr.geo_settings import GeoSettings, option_name
+
+    options = []
+    for f in fields(GeoSettings):
+        value = GEO.get(f.name, f.default)
+        if value is not None:
+            options += [option_name(f.name), str(value)]
+    return " ".join(shlex.quote(o) for o in options)
+
+
+def footprint_columns():
+    return " ".join(
+        shlex.quote(o) for o in ("--id-column", GEO["id_column"], "--height-column", GEO["height_column"])
+    )
+
+
+def pose_inputs(wildcards):
+    """The pose files of geo.poses (exif is read from the photos)."""
+    return [source for source in GEO["poses"] if source != EXIF]
+
+
+def link_photos(wildcards):
+    """The shard's photos, where link reads them: EXIF poses or overlays (a replaced photo relinks)."""
+    return shard_photos(wildcards) if EXIF in GEO["poses"] or GEO["overlays"] else []
+
+
+def shard_links(wildcards):
+    return expand(RESULTS / "links/{shard}.parquet", shard=shards()) if GEO else []
+
+
+def cea_architecture_input(wildcards):
+    return [GEO["cea_architecture"]] if GEO and GEO.get("cea_architecture") else []
+
+
+def geo_truth_inputs(wildcards):
+    from facade_wwr.geo_evaluation import TRUTH_FILES
+
+    return [str(Path(GEO["truth"]) / name) for name in TRUTH_FILES]
+
+
 def all_outputs(wildcards):
     # The demo's files are targets themselves: left to the checkpoint's dependants (whose input functions wait
     # for it), a deleted demo set was never remade where the results of another config already stood.
@@ -302,4 +373,8 @@ def all_outputs(wildcards):
         outputs.append(RESULTS / "previews/train")
     if config["analysis"]["overlays"]:
         outputs.append(RESULTS / "report/overlays")
+    if GEO:
+        outputs += [RESULTS / "footprints.gpkg", RESULTS / "report/footprints_map.png"]
+        if GEO.get("truth"):
+            outputs.append(RESULTS / "evaluation/geo.json")
     return outputs

@@ -1,12 +1,16 @@
-# Data stage: demo data (optional) -> COCO datasets -> previews.
+# Data stage: the demo city (optional) -> COCO datasets -> previews.
 
 
 checkpoint demo_data:
     output:
         train=DEMO / "train/via_region_data.json",
         val=DEMO / "val/via_region_data.json",
-        tagged=DEMO / "photos/tagged.json",
-        truth=DEMO / "truth.csv",
+        photos=DEMO / "photos/via_region_data.json",
+        footprints=DEMO / "footprints.geojson",
+        poses=DEMO / "poses.csv",
+        truth=DEMO / "truth_footprints.csv",
+        truth_views=DEMO / "truth_views.csv",
+        truth_buildings=DEMO / "truth_view_buildings.csv",
     params:
         out=DEMO,
         demo=config["demo"],
@@ -15,8 +19,9 @@ checkpoint demo_data:
     log:
         LOGS / "demo_data.log",
     shell:
-        "facade-wwr --log {log} demo-data {params.out} --train {params.demo[train]} --val {params.demo[val]}"
-        " --photos {params.demo[photos]} --seed {params.demo[seed]} --size {params.demo[size]}"
+        "facade-wwr --log {log} demo-city {params.out} --train {params.demo[train]} --val {params.demo[val]}"
+        " --photos {params.demo[photos]} --seed {params.demo[seed]} --blocks {params.demo[blocks]}"
+        " --size {params.demo[size]} --quiet"
 
 
 rule via2coco:

@@ -4,6 +4,7 @@ City Energy Analyst table, map)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -68,6 +69,8 @@ def link_files(paths: list[str]) -> list[Path]:
 
 
 def read_links(files: list[Path]):
+    """The rows of link tables, checked; ``.attrs["photos"]`` lists every photo they linked (a photo with no
+    kept building has no row)."""
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -75,22 +78,28 @@ def read_links(files: list[Path]):
     from facade_wwr.link import COLUMNS
 
     tables = []
+    photos: set[str] = set()
     for path in files:
         try:
-            table = pq.read_table(path).to_pandas()
+            arrow = pq.read_table(path)
+            table = arrow.to_pandas()
         except Exception as e:  # pyarrow's errors on a file that is not Parquet
             raise UserError(f"{path}: cannot read as a link table ({first_line(e)})") from None
         missing = [c for c in COLUMNS if c not in table.columns]
         if missing:
             raise UserError(f"{path}: not a link table (no column {', '.join(missing[:3])}); write it with 'link'")
         tables.append(table[list(COLUMNS)])
+        listed = (arrow.schema.metadata or {}).get(b"photos")
+        photos |= set(json.loads(listed)) if listed else set(table["file_name"])
     owner: dict[str, Path] = {}
     for path, table in zip(files, tables):
         for photo in table["file_name"].unique():
             if photo in owner:
                 raise UserError(f"{path}: photo {photo} is also in {owner[photo]}: give each photo's links once")
             owner[photo] = path
-    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(COLUMNS))
+    links = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(COLUMNS))
+    links.attrs["photos"] = sorted(photos)
+    return links
 
 
 def write_dbf(frame, path: Path) -> None:

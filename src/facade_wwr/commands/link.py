@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             draw_overlay(result, pose, pred, path, args)
     table = link.table(rows)
     meta = {
+        "photos": json.dumps(sorted(pred.image for _, pred, _, _ in photos), ensure_ascii=False),
         "footprints": str(args.footprints),
         "poses": json.dumps(sources),
         "score_threshold": repr(float(args.score_threshold)),

@@ -14,6 +14,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="CSV", help="merged CSV; the Parquet twin goes beside it")
     options.add_mixed_models(p)
     p.add_argument(
+        "--links",
+        nargs="+",
+        metavar="LINKS",
+        help="link tables written by 'link' (.parquet files or folders): fill footprint_id, joined on "
+        "file_name and id",
+    )
+    p.add_argument(
         "--unmatched",
         metavar="CSV",
         help="where to list tagged points that matched no building, when the tables were analysed with "
@@ -29,11 +36,25 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out}: give a .csv path (the Parquet twin is written beside it)")
     from facade_wwr.fileio import refuse_overwrites
 
-    refuse_overwrites(args.tables, [out, tables.parquet_twin(out), args.unmatched or tables.unmatched_path(out)])
+    links = []
+    if args.links:
+        from facade_wwr.commands.aggregate import link_files
+
+        links = link_files(args.links)
+    outputs = [out, tables.parquet_twin(out), args.unmatched or tables.unmatched_path(out)]
+    refuse_overwrites([*args.tables, *links], outputs)
     merged = tables.merge(args.tables, mixed_models=args.mixed_models)
+    linked = ""
+    if links:
+        from facade_wwr.commands.aggregate import read_links
+
+        merged.table, count = tables.with_footprints(merged.table, read_links(links))
+        linked = f", {count} linked to a footprint"
     tables.write_csv(out, merged.table)
     tables.write(tables.parquet_twin(out), merged.table, merged.info)
-    summary = f"{out}: {len(merged.table)} buildings on {len(merged.photos)} photos{tables.kept_windows(merged.info)}"
+    summary = (
+        f"{out}: {len(merged.table)} buildings on {len(merged.photos)} photos{linked}{tables.kept_windows(merged.info)}"
+    )
     warnings = Warnings()
     problem = tables.meaningless(merged.table, merged.info, out)
     if problem:
