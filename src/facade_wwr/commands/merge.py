@@ -17,8 +17,7 @@ def configure(p: argparse.ArgumentParser) -> None:
         "--links",
         nargs="+",
         metavar="LINKS",
-        help="link tables written by 'link' (.parquet files or folders): fill footprint_id, joined on "
-        "file_name and id",
+        help="link tables written by 'link' (.parquet files or folders): fill footprint_id, joined on file_name and id",
     )
     p.add_argument(
         "--unmatched",
