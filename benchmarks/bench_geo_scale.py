@@ -5,7 +5,7 @@ footprints (the demo city in the middle of a grid of filler buildings), through 
 
 Writes the default demo city's photos (`demo-city`, seed 0) with ground-truth masks as predictions, then per
 count: a GeoParquet footprint file (the city's 38 footprints plus filler rectangles on a 15 m grid around
-it, none within 300 m of the city so the links are the same), `facade-wwr index-footprints` on it, and one
+it, nearest first, none within 300 m of the city's centre), `facade-wwr index-footprints` on it, and one
 `facade-wwr link` job over all the photos reading that index. Printed: seconds of the index and of the link
 job, and whether the link tables are identical.
 """
@@ -42,13 +42,16 @@ def cli(*args: str) -> float:
 
 
 def filler(count: int, lat0: float, lon0: float) -> gpd.GeoDataFrame:
-    """``count`` rectangles on a square grid centred on the city, leaving out the middle."""
+    """The ``count`` cells of a square grid centred on the city nearest to it, leaving out the middle: the
+    neighbourhood of the city is the same whatever the count."""
     side = math.ceil(math.sqrt(count * 1.1)) + int(2 * CLEAR / PITCH) + 2
     k = np.arange(side) - side // 2
     x, y = np.meshgrid(k * PITCH, k * PITCH)
     x, y = x.ravel(), y.ravel()
-    keep = np.hypot(x, y) > CLEAR
-    x, y = x[keep][:count], y[keep][:count]
+    distance = np.hypot(x, y)
+    order = np.argsort(distance, kind="stable")
+    order = order[distance[order] > CLEAR][:count]
+    x, y = x[order], y[order]
     metres_per_degree = 6_371_008.8 * math.pi / 180
     lat = lat0 + y / metres_per_degree
     lon = lon0 + x / (metres_per_degree * math.cos(math.radians(lat0)))
