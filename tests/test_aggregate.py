@@ -303,3 +303,38 @@ def test_real_plateau_footprints_index_and_read_near_a_photo(real_data: Path, tm
     near = read_footprints(index, settings, boxes=[search_box(pose.lat, pose.lon, 150.0)])
     assert 10 < len(near.footprints) < 2000
     assert all(i.startswith("131") for i in near.ids() if i)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_workflow_on_real_val_photos_writes_a_geopackage_with_plateau_ids(real_data: Path, tmp_path: Path) -> None:
+    """The geographic rules of the workflow on the real val photos (their annotated buildings and windows as
+    the prediction files, EXIF poses) with the PLATEAU footprints: a GeoPackage geopandas reads back, with
+    PLATEAU IDs, and the CEA table."""
+    from facade_wwr.images import list_images
+    from facade_wwr.shards import assign
+
+    from .helpers import copy_workflow, own_data_config, snakemake
+
+    val = real_data / "val"
+    config = own_data_config(val.parent)
+    config["data"]["train"] = config["data"]["val"] = {"via": str(val / "via_region_data.json"), "images": str(val)}
+    config["predict"].update(images=str(val), shard_size=25)
+    plateau = real_data / "footprints" / "plateau-2020.geojson"
+    config["geo"].update(footprints=str(plateau), id_column="建物ID", height_column="measuredHeight")
+    work = copy_workflow(tmp_path / "wf", config)
+    shards = assign([p.name for p in list_images(val)], 25)
+    for shard, names in shards.items():
+        ground_truth_predictions(val, val / "via_region_data.json", work / "results" / "predictions" / shard, names)
+    (work / "results" / "model").mkdir(parents=True)
+    (work / "results" / "model" / "model.pt").touch()  # predictions are given: no model is run
+    rules = ["index_footprints", "link", "aggregate"]
+    targets = ["results/footprints.gpkg", "results/footprints_cea.csv"]
+    snakemake(work, "--cores", "2", *targets, "--allowed-rules", *rules)
+    gdf = gpd.read_file(work / "results" / "footprints.gpkg")
+    assert len(gdf) == 11525 and gdf["footprint_id"].str.match(r"131\d\d-bldg-").all()
+    seen = gdf[gdf["wwr"].notna()]
+    assert len(seen) >= 20 and seen["wwr"].between(0, 1).all() and (seen["photos"] >= 1).all()
+    cea = pd.read_csv(work / "results" / "footprints_cea.csv")
+    assert len(cea) == len(seen) and set(cea["Name"]) == set(seen["footprint_id"])
+    assert sorted(p.stem for p in (work / "results" / "links").glob("*.parquet")) == sorted(shards)

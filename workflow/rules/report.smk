@@ -59,6 +59,8 @@ rule report_summary:
         evaluation=RESULTS / "evaluation/wwr.json",
         buildings=RESULTS / "buildings.parquet",
         provenance=RESULTS / "provenance.json",
+        footprints=RESULTS / "footprints.csv" if GEO else [],
+        geo=RESULTS / "evaluation/geo.json" if GEO and GEO.get("truth") else [],
     output:
         REPORT_SUMMARY,
     conda:

@@ -25,6 +25,26 @@ def text(value) -> str:
     return out
 
 
+def geo_lines(inputs) -> list[str]:
+    """The geographic stages' figures, where they ran: footprints seen, and the scores against the demo city."""
+    out = []
+    if inputs.get("footprints"):
+        import pandas as pd
+
+        footprints = pd.read_csv(inputs.footprints)
+        seen = int(footprints["wwr"].notna().sum())
+        out.append(
+            f"- **Footprints**: {seen} of {len(footprints)} footprints seen, WWR per orientation in "
+            "results/footprints.gpkg and results/footprints_cea.csv (map under Footprints)"
+        )
+    if inputs.get("geo"):
+        from facade_wwr.geo_evaluation import summary_lines
+
+        result = json.loads(open(inputs.geo, encoding="utf-8").read())
+        out.append(f"- **Geography** against the demo city's truth: {text('; '.join(summary_lines(result)))}")
+    return out
+
+
 inputs = snakemake.input
 metrics = json.loads(open(inputs.metrics, encoding="utf-8").read())
 evaluation = json.loads(open(inputs.evaluation, encoding="utf-8").read())
@@ -54,6 +74,7 @@ lines += [
     f"- **Evaluation** on the annotated val photos: {text(format_summary(evaluation).splitlines()[0])}",
     f"- **COCO evaluation** of the model on val: {text(format_metrics(metrics))}",
     f"- **Building table**: {len(table)} buildings on {len(info.photos)} photos, {text(kept)}; {seen}{threshold}",
+    *geo_lines(inputs),
     f"- **Provenance**: model {provenance['model_sha256'][:12]}, config {provenance['config_sha256'][:12]}, "
     f"facade-wwr {text(provenance['facade_wwr_version'])} (results/provenance.json)",
     "",

@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     footprint_map.draw(gdf, links, paths["map"])
     summary = (
         f"{paths['gpkg']}: {int(full['wwr'].notna().sum())} of {len(full)} footprints seen, "
-        f"from {links['file_name'].nunique()} photos; CEA table {paths['cea']} ({len(cea)} buildings), "
+        f"from {len(links.attrs['photos'])} photos; CEA table {paths['cea']} ({len(cea)} buildings), "
         f"map {paths['map']}"
     )
     if architecture is not None:
