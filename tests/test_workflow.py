@@ -465,7 +465,7 @@ def test_html_report_has_metrics_loss_histogram_and_overlays(complete_run: Path,
     line = next(line for line in html.splitlines() if "var workflow_desc = " in line)
     first_page = json.loads(line.split(" = ", 1)[1].strip().rstrip(";"))  # the page shown when the report opens
     assert "The model found (almost) nothing: these results mean nothing yet." in first_page
-    assert "model: 0/6 buildings found (recall 0.000)" in first_page
+    assert re.search(r"model: 0/\d+ buildings found \(recall 0.000\)", first_page)
 
 
 @pytest.mark.slow
