@@ -207,58 +207,17 @@ def test_bad_input_gets_one_line_and_writes_nothing(city: dict[str, Path], tmp_p
     no_dbf = tmp_path / "none.dbf"
     bad_dbf = tmp_path / "bad.dbf"
     pyogrio.write_dataframe(pd.DataFrame({"Name": ["a"], "x": [1.0]}), bad_dbf, driver="ESRI Shapefile")
+    base = ["aggregate", str(city["links"]), "--footprints", footprints]
     cases = [
-        (
-            ["aggregate", str(city["links"]), "--footprints", footprints, "--out", str(tmp_path / "f.shp")],
-            "give a .gpkg",
-        ),
+        ([*base, "--out", str(tmp_path / "f.shp")], "give a .gpkg"),
         (["aggregate", str(not_links), "--footprints", footprints, "--out", str(out)], "not a link table"),
         (["aggregate", str(broken), "--footprints", footprints, "--out", str(out)], "cannot read as a link table"),
         (["aggregate", str(tmp_path / "missing"), "--footprints", footprints, "--out", str(out)], "not found"),
         (["aggregate", str(twice), "--footprints", footprints, "--out", str(out)], "is also in"),
-        (
-            ["aggregate", str(city["links"]), "--footprints", footprints, "--id-column", "nope", "--out", str(out)],
-            "no column 'nope'",
-        ),
-        (
-            [
-                "aggregate",
-                str(city["links"]),
-                "--footprints",
-                footprints,
-                "--out",
-                str(out),
-                "--cea-architecture",
-                str(no_dbf),
-            ],
-            "not found",
-        ),
-        (
-            [
-                "aggregate",
-                str(city["links"]),
-                "--footprints",
-                footprints,
-                "--out",
-                str(out),
-                "--cea-architecture",
-                str(bad_dbf),
-            ],
-            "no column wwr_north",
-        ),
-        (
-            [
-                "aggregate",
-                str(city["links"]),
-                "--footprints",
-                footprints,
-                "--out",
-                str(out),
-                "--csv",
-                str(city["links"]),
-            ],
-            "input",
-        ),
+        ([*base, "--id-column", "nope", "--out", str(out)], "no column 'nope'"),
+        ([*base, "--out", str(out), "--cea-architecture", str(no_dbf)], "not found"),
+        ([*base, "--out", str(out), "--cea-architecture", str(bad_dbf)], "no column wwr_north"),
+        ([*base, "--out", str(out), "--csv", str(city["links"])], "input"),
         (["index-footprints", footprints, "--out", str(tmp_path / "i.geojson")], ".parquet"),
         (
             ["index-footprints", footprints, "--out", str(tmp_path / "i.parquet"), "--height-column", "h"],

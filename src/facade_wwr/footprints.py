@@ -318,6 +318,21 @@ def _polygons(geometry) -> list[Polygon]:
     return [g for g in shapely.get_parts(geometry) if isinstance(g, Polygon) and not g.is_empty and g.area > 0]
 
 
+def _check_columns(path: str, gdf, settings: GeoSettings) -> None:
+    """The ID and height columns are there and the file names its CRS; a one-line UserError otherwise."""
+    for option, column in (("--id-column", settings.id_column), ("--height-column", settings.height_column)):
+        if column not in gdf.columns:
+            columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
+            raise UserError(
+                f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'}); name it with {option}"
+            )
+    if gdf.crs is None:
+        raise UserError(
+            f"{path}: no coordinate reference system (a Shapefile needs its .prj); set one, e.g. with "
+            "ogr2ogr -a_srs EPSG:4326"
+        )
+
+
 def read_footprints(
     path: str | os.PathLike[str],
     settings: GeoSettings | None = None,
@@ -336,17 +351,7 @@ def read_footprints(
     gdf = _read(path, boxes)
     if len(gdf) == 0 and (not boxes or _feature_count(path) == 0):
         raise UserError(f"{path}: no footprints in this file")
-    columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-    for option, column in (("--id-column", settings.id_column), ("--height-column", settings.height_column)):
-        if column not in gdf.columns:
-            raise UserError(
-                f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'}); name it with {option}"
-            )
-    if gdf.crs is None:
-        raise UserError(
-            f"{path}: no coordinate reference system (a Shapefile needs its .prj); set one, e.g. with "
-            "ogr2ogr -a_srs EPSG:4326"
-        )
+    _check_columns(path, gdf, settings)
     geometry = gdf.geometry
     usable = ~(geometry.isna() | geometry.is_empty).to_numpy()
     polygonal = usable & geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
@@ -409,17 +414,7 @@ def read_outlines(path: str | os.PathLike[str], settings: GeoSettings):
     gdf = _read(path)
     if len(gdf) == 0:
         raise UserError(f"{path}: no footprints in this file")
-    for option, column in (("--id-column", settings.id_column), ("--height-column", settings.height_column)):
-        if column not in gdf.columns:
-            columns = [str(c) for c in gdf.columns if c != gdf.geometry.name]
-            raise UserError(
-                f"{path}: no column {column!r} (columns: {', '.join(columns) or 'none'}); name it with {option}"
-            )
-    if gdf.crs is None:
-        raise UserError(
-            f"{path}: no coordinate reference system (a Shapefile needs its .prj); set one, e.g. with "
-            "ogr2ogr -a_srs EPSG:4326"
-        )
+    _check_columns(path, gdf, settings)
     ids = _ids(path, gdf[settings.id_column], Warnings(quiet=True))
     geometry = gdf.geometry
     keep = (~(geometry.isna() | geometry.is_empty) & geometry.geom_type.isin(["Polygon", "MultiPolygon"])).to_numpy()
