@@ -266,3 +266,42 @@ def test_real_photos_link_to_plateau_footprints(real_data: Path, tmp_path: Path)
         linked = table[table["status"] == link.LINKED]
         assert linked["id"].nunique() >= 5 and linked["footprint_id"].str.startswith(prefix).all()
         assert linked["plane_wwr"].between(0, 1).all()
+
+
+def test_a_photo_with_no_kept_building_still_gets_its_overlay(city: dict[str, Path], tmp_path: Path) -> None:
+    """Nothing to link, but the footprints drawn at the pose as given are the check a user makes by eye."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(city["pred"] / "photo_0000.parquet")
+    windows = table.filter(pc.equal(table["category_id"], 0))
+    windows = windows.set_column(
+        windows.schema.get_field_index("instance"), "instance", pa.array(range(len(windows)), pa.int32())
+    )
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    pq.write_table(windows.replace_schema_metadata(table.schema.metadata), pred / "photo_0000.parquet")
+    overlays = tmp_path / "overlays"
+    photos = city["city"] / "photos"
+    argv = [
+        "link",
+        str(pred),
+        "--footprints",
+        str(city["city"] / "footprints.geojson"),
+        "--out",
+        str(tmp_path / "l.parquet"),
+    ]
+    argv += [
+        "--poses",
+        str(city["city"] / "poses.csv"),
+        "--photos",
+        str(photos),
+        "--overlays",
+        str(overlays),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    assert pd.read_parquet(tmp_path / "l.parquet").empty
+    with Image.open(overlays / "photo_0000.jpg") as im, Image.open(photos / "photo_0000.jpg") as photo:
+        assert np.abs(np.asarray(im, dtype=int) - np.asarray(photo, dtype=int)).max() > 100  # outlines drawn

@@ -1,7 +1,8 @@
 """The ``geo.*`` settings of linking photos to footprints: defaults, meanings and checks, in one place.
 
 Every field of :class:`GeoSettings` is also an option of ``facade-wwr link`` (``id_column`` is
-``--id-column``); the next stage ("Geography II") puts the same names under ``geo:`` in the workflow config.
+``--id-column``), and the workflow config has the same names under ``geo:`` (``workflow/rules/common.smk``
+checks them with :meth:`GeoSettings.check`; a test keeps the schema's defaults equal to these).
 The README's table of ``link`` options is written from these docstrings' words.
 """
 

@@ -566,8 +566,10 @@ def link_photo(
                 f"{source}: photo {pred.image}: no camera pose ({why_no_pose}); its {n} buildings stay unlinked"
             )
         return PhotoLinks(unlinked_rows(pred, instances, status, _pose_columns(None, None, None, False)), pred.image)
-    if n == 0:
-        return PhotoLinks([], pred.image, instances=instances)
+    if n == 0:  # nothing to link; the footprints at the pose as given still make an overlay to check by eye
+        scene = photo_scene(footprints, pose.lat, pose.lon, settings.max_distance + settings.gps_error)
+        camera = prior_of(pose, settings).params.camera(pred.width, pred.height)
+        return PhotoLinks([], pred.image, camera, scene, instances=instances)
     clock = [time.process_time()]
     timings: list[tuple[str, float]] = []
 
@@ -697,8 +699,13 @@ def caption(result: PhotoLinks, pose: Pose) -> str:
     """The overlay's caption: agreement before and after refinement, and the final pose."""
     c = result.camera
     assert c is not None
+    agreement = (
+        f"agreement {result.before:.2f} -> {result.after:.2f}"
+        if result.before is not None and result.after is not None
+        else "no building kept (pose as given)"
+    )
     return (
-        f"{result.image}: agreement {result.before:.2f} -> {result.after:.2f}\n"
+        f"{result.image}: {agreement}\n"
         f"heading {c.heading % 360:.1f} deg, hfov {c.hfov:.1f} deg, pitch {c.pitch:.1f} deg, "
         f"camera {c.up:.1f} m, moved {math.hypot(c.east, c.north):.1f} m ({pose.source})"
     )
