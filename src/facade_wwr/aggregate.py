@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from facade_wwr.geo import ORIENTATIONS
+from facade_wwr.link_tables import LINKED
 
 #: Square metres of visible wall an orientation needs for a WWR (geo.min_wall_m2).
 MIN_WALL_M2 = 5.0
@@ -33,8 +34,6 @@ MIN_WALL_M2 = 5.0
 BOOTSTRAP = 1000
 #: Seed of the bootstrap (fixed: the same links give the same interval).
 SEED = 0
-#: Status of link rows that carry a measured wall (facade_wwr.link.LINKED).
-COUNTED_STATUS = "linked"
 
 #: Columns of the per-footprint table after ``footprint_id``, in order.
 COLUMNS = [
@@ -55,7 +54,7 @@ CEA_COLUMNS = ["Name", *(f"wwr_{o}" for o in ORIENTATIONS)]
 
 def counted(links: pd.DataFrame) -> pd.DataFrame:
     """The link rows that measure a wall: linked, not edge-on, with wall area."""
-    keep = (links["status"] == COUNTED_STATUS) & links["wall_m2"].gt(0).fillna(False)
+    keep = (links["status"] == LINKED) & links["wall_m2"].gt(0).fillna(False)
     keep &= ~links["edge_on"].fillna(False).astype(bool)
     return links.loc[keep.to_numpy(dtype=bool)]
 
@@ -86,18 +85,18 @@ def aggregate(links: pd.DataFrame, min_wall_m2: float = MIN_WALL_M2) -> pd.DataF
         }
     )
     out["wwr"] = (out["window_m2"] / out["wall_m2"]).where(out["wall_m2"] >= min_wall_m2)
-    per_orientation = rows.groupby(["footprint_id", "orientation"]).agg(
-        wall_m2=("wall_m2", "sum"), window_m2=("window_m2", "sum"), photos=("file_name", "nunique")
+    sums = pd.MultiIndex.from_product([["wall_m2", "window_m2", "photos"], ORIENTATIONS])
+    per_orientation = (
+        rows.groupby(["footprint_id", "orientation"])
+        .agg(wall_m2=("wall_m2", "sum"), window_m2=("window_m2", "sum"), photos=("file_name", "nunique"))
+        .unstack("orientation")
+        .reindex(index=out.index, columns=sums)
     )
     for o in ORIENTATIONS:
-        part = per_orientation.xs(o, level="orientation") if o in per_orientation.index.get_level_values(1) else None
-        if part is None:
-            out[f"wwr_{o}"], out[f"photos_{o}"], out[f"wall_m2_{o}"] = np.nan, 0, 0.0
-            continue
-        part = part.reindex(out.index)
-        out[f"wwr_{o}"] = (part["window_m2"] / part["wall_m2"]).where(part["wall_m2"] >= min_wall_m2)
-        out[f"photos_{o}"] = part["photos"].fillna(0).astype(int)
-        out[f"wall_m2_{o}"] = part["wall_m2"].fillna(0.0)
+        wall, window = per_orientation[("wall_m2", o)], per_orientation[("window_m2", o)]
+        out[f"wwr_{o}"] = (window / wall).where(wall >= min_wall_m2)
+        out[f"photos_{o}"] = per_orientation[("photos", o)].fillna(0).astype(int)
+        out[f"wall_m2_{o}"] = wall.fillna(0.0)
     rng = np.random.default_rng(SEED)
     per_photo = rows.groupby(["footprint_id", "file_name"], sort=True)[["wall_m2", "window_m2"]].sum()
     low = pd.Series(np.nan, index=out.index)
@@ -145,14 +144,22 @@ def cea_table(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def update_architecture(architecture: pd.DataFrame, cea: pd.DataFrame, path: str) -> tuple[pd.DataFrame, int]:
-    """A copy of a CEA ``architecture`` table with ``wwr_*`` replaced for the buildings in ``cea`` (matched on
-    ``Name``); every other row and column kept. Returns it and how many buildings matched."""
+def check_architecture(architecture: pd.DataFrame, path: str) -> None:
+    """A CEA ``architecture`` table has ``Name`` and the four ``wwr_*`` columns; a one-line UserError otherwise."""
     from facade_wwr.errors import UserError
 
     missing = [c for c in CEA_COLUMNS if c not in architecture.columns]
     if missing:
-        raise UserError(f"{path}: no column {', '.join(missing)} (a CEA architecture table has Name and wwr_*)")
+        raise UserError(
+            f"{path}: no column {', '.join(missing)} (a CEA architecture table has Name and wwr_north, wwr_east, "
+            "wwr_south, wwr_west)"
+        )
+
+
+def update_architecture(architecture: pd.DataFrame, cea: pd.DataFrame, path: str) -> tuple[pd.DataFrame, int]:
+    """A copy of a CEA ``architecture`` table with ``wwr_*`` replaced for the buildings in ``cea`` (matched on
+    ``Name``); every other row and column kept. Returns it and how many buildings matched."""
+    check_architecture(architecture, path)
     out = architecture.copy()
     values = cea.set_index("Name")
     names = out["Name"].astype(str)

@@ -89,30 +89,39 @@ def _named(path: str, rows: list[str], what: str) -> str:
     return f"{path}: {len(rows)} {what} ({shown})"
 
 
-def file_crs(path: str):
-    """The CRS a footprint file is written in (None if it names none), read without reading its features."""
+Box = tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max (WGS84)
+
+
+def _geo_column(path: str) -> dict:
+    """The GeoParquet metadata of a file's primary geometry column ({} if it has none)."""
     import json
 
+    import pyarrow.parquet as pq
+
+    try:
+        geo = json.loads((pq.read_schema(path).metadata or {}).get(b"geo", b"{}"))
+    except Exception as e:  # pyarrow's errors on a file that is not Parquet
+        raise UserError(f"{path}: cannot read footprints as GeoParquet ({first_line(e)})") from None
+    return geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
+
+
+def _is_parquet(path: str) -> bool:
+    return path.lower().endswith((".parquet", ".geoparquet"))
+
+
+def file_crs(path: str):
+    """The CRS a footprint file is written in (None if it names none), read without reading its features."""
     import pyogrio
     from pyproj import CRS
 
-    if path.lower().endswith((".parquet", ".geoparquet")):
-        import pyarrow.parquet as pq
-
-        try:
-            geo = json.loads((pq.read_schema(path).metadata or {}).get(b"geo", b"{}"))
-        except Exception as e:  # pyarrow's errors on a file that is not Parquet
-            raise UserError(f"{path}: cannot read footprints as GeoParquet ({first_line(e)})") from None
-        column = geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
+    if _is_parquet(path):
+        column = _geo_column(path)
         return CRS.from_user_input(column["crs"]) if column.get("crs") else CRS.from_user_input("OGC:CRS84")
     try:
         crs = pyogrio.read_info(path)["crs"]
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError, OSError) as e:
         raise UserError(f"{path}: cannot read footprints ({first_line(e)})") from None
     return CRS.from_user_input(crs) if crs else None
-
-
-Box = tuple[float, float, float, float]  # lon_min, lat_min, lon_max, lat_max (WGS84)
 
 
 def _in_file_crs(path: str, boxes: list[Box]) -> list[Box] | None:
@@ -130,13 +139,7 @@ def _in_file_crs(path: str, boxes: list[Box]) -> list[Box] | None:
 
 def _covering(path: str) -> str | None:
     """The bounding-box covering column of a GeoParquet file (GeoParquet 1.1), if it has one."""
-    import json
-
-    import pyarrow.parquet as pq
-
-    geo = json.loads((pq.read_schema(path).metadata or {}).get(b"geo", b"{}"))
-    column = geo.get("columns", {}).get(geo.get("primary_column", "geometry"), {})
-    bbox = column.get("covering", {}).get("bbox", {})
+    bbox = _geo_column(path).get("covering", {}).get("bbox", {})
     return bbox.get("xmin", [None])[0] if bbox else None
 
 
@@ -157,7 +160,7 @@ def _box_filter(column: str, boxes: list[Box]):
 
 def _feature_count(path: str) -> int:
     """How many features the file holds, from its metadata."""
-    if path.lower().endswith((".parquet", ".geoparquet")):
+    if _is_parquet(path):
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
@@ -173,7 +176,7 @@ def _read(path: str, boxes: list[Box] | None = None):
     if not os.path.exists(path):
         raise UserError(f"{path}: footprint file not found")
     boxes = _in_file_crs(path, boxes) if boxes else None
-    if path.lower().endswith((".parquet", ".geoparquet")):  # GeoParquet: through pyarrow, as geopandas writes it
+    if _is_parquet(path):  # GeoParquet: through pyarrow, as geopandas writes it
         try:
             column = _covering(path) if boxes else None
             if boxes and column is None:

@@ -31,9 +31,9 @@ import pandas as pd
 from facade_wwr import aggregate
 from facade_wwr.errors import UserError
 from facade_wwr.geo import ORIENTATIONS
+from facade_wwr.link_tables import LINKED, LINKED_STATUSES
 
 TRUTH_FILES = ("truth_view_buildings.csv", "truth_views.csv", "truth_footprints.csv")
-LINKED_STATUSES = ("linked", "linked_no_wall")
 
 
 def read_truth(folder: str | Path) -> dict[str, pd.DataFrame]:
@@ -56,7 +56,7 @@ def link_scores(links: pd.DataFrame, visible: pd.DataFrame) -> dict[str, Any]:
     buildings = links.drop_duplicates(["file_name", "id"])
     linked = buildings[buildings["status"].isin(LINKED_STATUSES)]
     linked_pairs = list(zip(linked["file_name"], linked["footprint_id"].astype(str)))
-    found = sum(1 for pair in truth_pairs if pair in set(linked_pairs))
+    found = len(truth_pairs & set(linked_pairs))
     right = sum(1 for pair in linked_pairs if pair in truth_pairs)
     return {
         "photos": len(photos),
@@ -85,7 +85,7 @@ def visible_truth(
             "orientation": rows["orientation"],
             "wall_m2": rows["wall_m2"],
             "window_m2": rows["window_m2"],
-            "status": aggregate.COUNTED_STATUS,
+            "status": LINKED,
             "edge_on": False,
         }
     )

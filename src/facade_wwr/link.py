@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import shapely
 
 from facade_wwr import masks, prisms, refine
@@ -41,6 +40,17 @@ from facade_wwr.errors import Warnings
 from facade_wwr.footprints import FootprintSet
 from facade_wwr.geo import LocalFrame, normal_azimuth, orientation
 from facade_wwr.geo_settings import GeoSettings
+from facade_wwr.link_tables import (  # noqa: F401 (the link table's statuses and columns, used as link.X)
+    COLUMNS,
+    LINKED,
+    LINKED_NO_WALL,
+    LOW_SHARE,
+    NO_FOOTPRINT,
+    NO_POSE,
+    NOT_ALIGNED,
+    NOT_PINHOLE,
+    STATUSES,
+)
 from facade_wwr.poses import Pose
 from facade_wwr.predictions import Predictions
 
@@ -52,47 +62,6 @@ UNBOUNDED = 1.0e4
 PEEL_ROUNDS = 3
 #: At most about this many pixels of a mask are looked at to decide its link (the share is a ratio).
 CLAIM_PIXELS = 20_000
-
-LINKED = "linked"
-LINKED_NO_WALL = "linked_no_wall"
-LOW_SHARE = "low_share"
-NO_FOOTPRINT = "no_footprint"
-NOT_ALIGNED = "not_aligned"
-NO_POSE = "no_pose"
-NOT_PINHOLE = "not_pinhole"
-STATUSES = (LINKED, LINKED_NO_WALL, LOW_SHARE, NO_FOOTPRINT, NOT_ALIGNED, NO_POSE, NOT_PINHOLE)
-
-COLUMNS = {
-    "file_name": "string",
-    "id": "string",
-    "instance": "int32",
-    "status": "string",
-    "footprint_id": "string",
-    "wall": "Int32",
-    "wall_azimuth": "float64",
-    "orientation": "string",
-    "view_angle": "float64",
-    "edge_on": "boolean",
-    "distance_m": "float64",
-    "building_pixels": "int64",
-    "wall_pixels": "Int64",
-    "window_pixels": "Int64",
-    "wall_m2": "float64",
-    "window_m2": "float64",
-    "pixel_wwr": "float64",
-    "plane_wwr": "float64",
-    "link_share": "float64",
-    "alignment_before": "float64",
-    "alignment": "float64",
-    "lat": "float64",
-    "lon": "float64",
-    "heading": "float64",
-    "pitch": "float64",
-    "hfov": "float64",
-    "camera_height": "float64",
-    "pose_source": "string",
-    "refined": "boolean",
-}
 
 
 # --------------------------------------------------------------------------- the photo's scene
@@ -709,11 +678,3 @@ def caption(result: PhotoLinks, pose: Pose) -> str:
         f"heading {c.heading % 360:.1f} deg, hfov {c.hfov:.1f} deg, pitch {c.pitch:.1f} deg, "
         f"camera {c.up:.1f} m, moved {math.hypot(c.east, c.north):.1f} m ({pose.source})"
     )
-
-
-def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The link table with its columns in order and their types (empty cells as nulls)."""
-    df = pd.DataFrame(rows, columns=list(COLUMNS))
-    for name, dtype in COLUMNS.items():
-        df[name] = df[name].astype(dtype)
-    return df

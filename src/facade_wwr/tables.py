@@ -272,7 +272,9 @@ def with_footprints(table: pd.DataFrame, links: pd.DataFrame) -> tuple[pd.DataFr
     """The building table with ``footprint_id`` from link tables (``facade-wwr link``), joined on
     (``file_name``, ``id``): the footprint a building was linked to, empty where it was not. Returns the table
     and how many of its buildings were linked."""
-    linked = links[links["status"].isin(("linked", "linked_no_wall"))]
+    from facade_wwr.link_tables import LINKED_STATUSES
+
+    linked = links[links["status"].isin(LINKED_STATUSES)]
     ids = linked.drop_duplicates(["file_name", "id"]).set_index(["file_name", "id"])["footprint_id"]
     keys = pd.MultiIndex.from_arrays([table["file_name"].astype(str), table["id"].astype(str)])
     footprint = ids.reindex(keys).astype(object).where(lambda s: s.notna(), "").to_numpy()

@@ -4,7 +4,6 @@ City Energy Analyst table, map)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import tempfile
@@ -53,55 +52,6 @@ def outputs(args: argparse.Namespace) -> dict[str, Path]:
     return paths
 
 
-def link_files(paths: list[str]) -> list[Path]:
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found = sorted(path.glob("*.parquet"))
-            if not found:
-                raise UserError(f"{path}: no link tables (.parquet) in this folder")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UserError(f"{path}: link table not found")
-    return files
-
-
-def read_links(files: list[Path]):
-    """The rows of link tables, checked; ``.attrs["photos"]`` lists every photo they linked (a photo with no
-    kept building has no row)."""
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from facade_wwr.errors import first_line
-    from facade_wwr.link import COLUMNS
-
-    tables = []
-    photos: set[str] = set()
-    for path in files:
-        try:
-            arrow = pq.read_table(path)
-            table = arrow.to_pandas()
-        except Exception as e:  # pyarrow's errors on a file that is not Parquet
-            raise UserError(f"{path}: cannot read as a link table ({first_line(e)})") from None
-        missing = [c for c in COLUMNS if c not in table.columns]
-        if missing:
-            raise UserError(f"{path}: not a link table (no column {', '.join(missing[:3])}); write it with 'link'")
-        tables.append(table[list(COLUMNS)])
-        listed = (arrow.schema.metadata or {}).get(b"photos")
-        photos |= set(json.loads(listed)) if listed else set(table["file_name"])
-    owner: dict[str, Path] = {}
-    for path, table in zip(files, tables):
-        for photo in table["file_name"].unique():
-            if photo in owner:
-                raise UserError(f"{path}: photo {photo} is also in {owner[photo]}: give each photo's links once")
-            owner[photo] = path
-    links = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=list(COLUMNS))
-    links.attrs["photos"] = sorted(photos)
-    return links
-
-
 def write_dbf(frame, path: Path) -> None:
     """A DataFrame as a dBase table (what CEA reads), written whole or not at all."""
     import pyogrio
@@ -119,14 +69,14 @@ def write_dbf(frame, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     import pyogrio
 
-    from facade_wwr import aggregate, footprint_map
+    from facade_wwr import aggregate, footprint_map, link_tables
     from facade_wwr.fileio import atomic_path, refuse_overwrites
     from facade_wwr.footprints import read_outlines
 
     paths = outputs(args)
     if paths["gpkg"].suffix.lower() != ".gpkg":
         raise UserError(f"--out {paths['gpkg']}: give a .gpkg path (a GeoPackage)")
-    files = link_files(args.links)
+    files = link_tables.files(args.links)
     refuse_overwrites([*files, args.footprints, args.cea_architecture], paths.values())
     warnings = Warnings(strict=args.strict)
     architecture = None
@@ -139,13 +89,8 @@ def run(args: argparse.Namespace) -> int:
             from facade_wwr.errors import first_line
 
             raise UserError(f"{args.cea_architecture}: cannot read as a dBase table ({first_line(e)})") from None
-        missing = [c for c in aggregate.CEA_COLUMNS if c not in architecture.columns]
-        if missing:
-            raise UserError(
-                f"{args.cea_architecture}: no column {', '.join(missing)} (a CEA architecture table has Name and "
-                "wwr_north, wwr_east, wwr_south, wwr_west)"
-            )
-    links = read_links(files)
+        aggregate.check_architecture(architecture, args.cea_architecture)
+    links = link_tables.read(files)
     outlines, ids = read_outlines(args.footprints, options.footprint_settings(args))
     table = aggregate.aggregate(links, args.min_wall_m2)
     unknown = sorted(set(table["footprint_id"]) - set(ids))

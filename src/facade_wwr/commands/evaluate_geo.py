@@ -29,15 +29,14 @@ def configure(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from facade_wwr import geo_evaluation
-    from facade_wwr.commands.aggregate import link_files, read_links
+    from facade_wwr import geo_evaluation, link_tables
     from facade_wwr.fileio import atomic_path, refuse_overwrites
 
-    files = link_files(args.links)
+    files = link_tables.files(args.links)
     truth_paths = [Path(args.truth) / name for name in geo_evaluation.TRUTH_FILES]
     refuse_overwrites([*files, *truth_paths], [args.out])
     truth = geo_evaluation.read_truth(args.truth)
-    result = geo_evaluation.evaluate(read_links(files), truth, args.max_view_angle, args.min_wall_m2)
+    result = geo_evaluation.evaluate(link_tables.read(files), truth, args.max_view_angle, args.min_wall_m2)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(geo_evaluation.as_json(result), indent=2) + "\n", encoding="utf-8")
     if not args.quiet:

@@ -56,8 +56,8 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facade_wwr import link, predictions
-    from facade_wwr.fileio import atomic_path, refuse_overwrites
+    from facade_wwr import link, link_tables, predictions
+    from facade_wwr.fileio import refuse_overwrites
     from facade_wwr.footprints import read_footprints, search_box
     from facade_wwr.images import IMAGE_SUFFIXES
     from facade_wwr.poses import EXIF, NotPinhole, PoseSources
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         counts["linked"] += sum(1 for r in {r["id"]: r for r in result.rows if r["status"] == link.LINKED}.values())
         if args.overlays and result.camera is not None and pose is not None:
             draw_overlay(result, pose, pred, path, args)
-    table = link.table(rows)
+    table = link_tables.table(rows)
     meta = {
         "photos": json.dumps(sorted(pred.image for _, pred, _, _ in photos), ensure_ascii=False),
         "footprints": str(args.footprints),
@@ -119,15 +119,7 @@ def run(args: argparse.Namespace) -> int:
         "refined": json.dumps(not args.no_refine),
         "geo": json.dumps({f.name: getattr(settings, f.name) for f in fields(GeoSettings)}, ensure_ascii=False),
     }
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    arrow = arrow.replace_schema_metadata(
-        {**(arrow.schema.metadata or {}), **{k.encode(): v.encode() for k, v in meta.items()}}
-    )
-    with atomic_path(out) as tmp:
-        pq.write_table(arrow, tmp)
+    link_tables.write(out, table, meta)
     if not args.quiet:
         buildings = len({(r["file_name"], r["id"]) for r in rows})
         print(

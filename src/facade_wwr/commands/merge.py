@@ -33,21 +33,16 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() != ".csv":
         raise UserError(f"--out {out}: give a .csv path (the Parquet twin is written beside it)")
+    from facade_wwr import link_tables
     from facade_wwr.fileio import refuse_overwrites
 
-    links = []
-    if args.links:
-        from facade_wwr.commands.aggregate import link_files
-
-        links = link_files(args.links)
+    links = link_tables.files(args.links) if args.links else []
     outputs = [out, tables.parquet_twin(out), args.unmatched or tables.unmatched_path(out)]
     refuse_overwrites([*args.tables, *links], outputs)
     merged = tables.merge(args.tables, mixed_models=args.mixed_models)
     linked = ""
     if links:
-        from facade_wwr.commands.aggregate import read_links
-
-        merged.table, count = tables.with_footprints(merged.table, read_links(links))
+        merged.table, count = tables.with_footprints(merged.table, link_tables.read(links))
         linked = f", {count} linked to a footprint"
     tables.write_csv(out, merged.table)
     tables.write(tables.parquet_twin(out), merged.table, merged.info)
