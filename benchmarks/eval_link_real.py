@@ -1,7 +1,7 @@
 """`facade-wwr link` on the real data set: EXIF poses, agreement before and after refinement, PLATEAU IDs.
 
 Run: python benchmarks/eval_link_real.py [--data ../shared/datasets/japan-buildings] [--work DIR]
-     [--readme-image docs/img/link-DWCf628rMiMc6e5Xo18Li0.jpg]
+     [--readme-image /tmp/link-real.jpg]
 
 Reads the EXIF pose of every val photo, then links, with ground-truth masks (the VIA polygons) as
 predictions and the EXIF poses, the rooftop val view `_0CfAgwU4GRi9S6yzBbnxQ.jpg` and the 11 train photos
@@ -11,7 +11,8 @@ IoU of each building's mask with its best footprint's render) before and after r
 IoU (all building masks against all rendered footprints: the measure of the first feasibility check) at the
 EXIF pose with the default hfov, pitch and height and at the refined pose, the refined pose, and how many
 buildings got a PLATEAU ID. Overlays go to ``--work``/overlays; ``--readme-image`` also
-writes the overlay of the street view `train/DWCf628rMiMc6e5Xo18Li0.jpg` there, 1280 px wide.
+writes the overlay of the street view `train/DWCf628rMiMc6e5Xo18Li0.jpg` there, 1280 px wide (outside the
+repository: the photo belongs to the data set, which is never copied into it).
 """
 
 from __future__ import annotations
