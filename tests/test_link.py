@@ -305,3 +305,40 @@ def test_a_photo_with_no_kept_building_still_gets_its_overlay(city: dict[str, Pa
     assert pd.read_parquet(tmp_path / "l.parquet").empty
     with Image.open(overlays / "photo_0000.jpg") as im, Image.open(photos / "photo_0000.jpg") as photo:
         assert np.abs(np.asarray(im, dtype=int) - np.asarray(photo, dtype=int)).max() > 100  # outlines drawn
+
+
+def test_overlapping_masks_measure_each_pixel_once(city: dict[str, Path], tmp_path: Path) -> None:
+    """A model's duplicate of a building (the same mask again, scored lower) is linked to the same footprint
+    but measures nothing: its pixels were measured for the first. The wall areas are those of the photo
+    without the duplicate."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(city["pred"] / "photo_0000.parquet")
+    frame = table.to_pandas()
+    first = int(frame.index[frame["category_id"] == 1][0])
+    duplicate = frame.iloc[[first]].assign(score=frame["score"].iloc[first])
+    frame = pd.concat([frame.iloc[: first + 1], duplicate, frame.iloc[first + 1 :]], ignore_index=True)
+    frame["instance"] = np.arange(len(frame), dtype=np.int32)
+    doubled = pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False)
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    pq.write_table(doubled.replace_schema_metadata(table.schema.metadata), pred / "photo_0000.parquet")
+    single = tmp_path / "single"
+    single.mkdir()
+    pq.write_table(table, single / "photo_0000.parquet")
+    poses = ["--poses", str(city["city"] / "poses.csv"), "--no-refine", "--quiet"]
+    outs = {}
+    for name, folder in (("single", single), ("doubled", pred)):
+        outs[name] = tmp_path / f"{name}.parquet"
+        argv = ["link", str(folder), "--footprints", str(city["city"] / "footprints.geojson")]
+        assert main([*argv, "--out", str(outs[name]), *poses]) == 0
+    single, doubled = pd.read_parquet(outs["single"]), pd.read_parquet(outs["doubled"])
+    rows = doubled[doubled["id"] == "b_1"]
+    assert rows["status"].tolist() == [link.LINKED_NO_WALL]
+    assert rows["footprint_id"].tolist() == single[single["id"] == "b_0"]["footprint_id"].unique().tolist()
+    by_footprint = {
+        name: t[t["status"] == link.LINKED].groupby("footprint_id")[["wall_m2", "window_m2"]].sum()
+        for name, t in (("single", single), ("doubled", doubled))
+    }
+    pd.testing.assert_frame_equal(by_footprint["doubled"], by_footprint["single"])

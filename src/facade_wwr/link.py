@@ -397,6 +397,10 @@ def link_buildings(
 ) -> list[BuildingLink]:
     """Each kept building's footprint, share and measured walls at the final pose.
 
+    The buildings come in score order, and a pixel is measured for the first linked building whose mask
+    covers it: overlapping masks (a model's duplicate or a piece of a building beside the whole) would
+    otherwise count the same wall twice.
+
     A footprint claimed by several buildings goes to the one whose mask matches its rendered region best
     (IoU, with ``areas`` the footprints' rendered pixel counts); each other claimant is looked at again
     with that footprint taken away, and moves to what it hid if its mask matches that better (a prism
@@ -433,6 +437,7 @@ def link_buildings(
         if not moved:
             break
     out = []
+    measured = np.zeros((height, width), bool)  # a pixel is measured once: for the first building covering it
     for b, (c, px) in enumerate(zip(claims, pixels)):
         link = BuildingLink(b, len(px.ys), c.footprint, c.share)
         out.append(link)
@@ -440,6 +445,8 @@ def link_buildings(
             continue
         scene = c.view.scene
         edge = c.view.walls_of(c.footprint, px.azimuth, px.slope, windows[b])
+        edge[measured[px.ys, px.xs]] = -1
+        measured[px.ys, px.xs] = True
         order = np.argsort(edge, kind="stable")
         sorted_edges = edge[order]
         present = np.flatnonzero(np.bincount(edge[edge >= 0], minlength=scene.n_edges))
