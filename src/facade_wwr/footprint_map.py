@@ -123,5 +123,5 @@ def draw(
     from facade_wwr.fileio import atomic_path
 
     with atomic_path(Path(path)) as tmp:
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.15)  # no empty bands
     plt.close(fig)
