@@ -342,3 +342,61 @@ def test_overlapping_masks_measure_each_pixel_once(city: dict[str, Path], tmp_pa
         for name, t in (("single", single), ("doubled", doubled))
     }
     pd.testing.assert_frame_equal(by_footprint["doubled"], by_footprint["single"])
+
+
+def test_a_mask_spilling_over_a_neighbour_leaves_its_pixels_to_the_building_linked_there(
+    city: dict[str, Path], tmp_path: Path
+) -> None:
+    """A model's mask that covers two buildings (linked to the one it covers most) and, scored lower, the
+    neighbour's own mask: the neighbour's walls are measured as when the masks do not overlap."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pycocotools import mask as mask_utils
+
+    table = pq.read_table(city["pred"] / "photo_0000.parquet")
+    meta = table.schema.metadata
+    size = [int(meta[b"image_height"]), int(meta[b"image_width"])]
+    frame = table.to_pandas()
+    pair = frame.index[frame["category_id"] == 1][:2]
+    first, second = sorted(pair, key=lambda r: -frame.loc[r, "mask_area"])  # the larger mask takes the other
+    rles = [{"size": size, "counts": frame.loc[r, "mask_rle"].encode()} for r in (first, second)]
+    both = mask_utils.merge(rles)
+    x, y, w, h = mask_utils.toBbox(both)
+    spilled = frame.copy()
+    spilled.loc[first, ["mask_rle", "mask_area", "x0", "y0", "x1", "y1"]] = [
+        both["counts"].decode(),
+        int(mask_utils.area(both)),
+        x,
+        y,
+        x + w,
+        y + h,
+    ]
+    spilled.loc[second, "score"] = 0.9
+    spilled = spilled.sort_values("score", ascending=False, kind="stable")
+    buildings = spilled.index[spilled["category_id"] == 1]
+    moved = {r: f"b_{k}" for k, r in enumerate(buildings)}  # buildings are numbered in file order
+    spilled = spilled.reset_index(drop=True)
+    spilled["instance"] = np.arange(len(spilled), dtype=np.int32)
+    tables = {}
+    for name, t in (("apart", frame), ("spilled", spilled)):
+        folder = tmp_path / name
+        folder.mkdir()
+        arrow = pa.Table.from_pandas(t, schema=table.schema, preserve_index=False)
+        pq.write_table(arrow.replace_schema_metadata(meta), folder / "photo_0000.parquet")
+        out = tmp_path / f"{name}.parquet"
+        argv = ["link", str(folder), "--footprints", str(city["city"] / "footprints.geojson"), "--out", str(out)]
+        assert main([*argv, "--poses", str(city["city"] / "poses.csv"), "--no-refine", "--quiet"]) == 0
+        tables[name] = pd.read_parquet(out)
+    apart, spilled_links = tables["apart"], tables["spilled"]
+    ids = {r: f"b_{k}" for k, r in enumerate(frame.index[frame["category_id"] == 1])}
+    own, neighbour = (apart[apart["id"] == ids[r]]["footprint_id"].iloc[0] for r in (first, second))
+    assert own != neighbour
+    # the merged mask keeps the larger building's link; the neighbour's mask, scored lower now, its own
+    assert spilled_links[spilled_links["id"] == moved[first]]["footprint_id"].iloc[0] == own
+    assert spilled_links[spilled_links["id"] == moved[second]]["footprint_id"].iloc[0] == neighbour
+    sums = {
+        name: t[(t["status"] == link.LINKED) & (t["footprint_id"] == neighbour)][["wall_pixels", "window_pixels"]].sum()
+        for name, t in (("apart", apart), ("spilled", spilled_links))
+    }
+    # (the pixels on the rendered boundary that show the larger building's footprint go to the merged mask)
+    np.testing.assert_allclose(sums["spilled"].to_numpy(), sums["apart"].to_numpy(), rtol=0.002)

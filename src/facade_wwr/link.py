@@ -397,9 +397,10 @@ def link_buildings(
 ) -> list[BuildingLink]:
     """Each kept building's footprint, share and measured walls at the final pose.
 
-    The buildings come in score order, and a pixel is measured for the first linked building whose mask
-    covers it: overlapping masks (a model's duplicate or a piece of a building beside the whole) would
-    otherwise count the same wall twice.
+    A pixel is measured once, where masks overlap (a model's duplicates, a piece of a building beside the
+    whole, a mask spilling over a neighbour): for the best-scoring building linked to the footprint the
+    pixel shows, or, where none of those covers it, for the best-scoring one on whose footprint's walls
+    (raised, see :meth:`FinalView.walls_of`) it falls.
 
     A footprint claimed by several buildings goes to the one whose mask matches its rendered region best
     (IoU, with ``areas`` the footprints' rendered pixel counts); each other claimant is looked at again
@@ -436,17 +437,37 @@ def link_buildings(
                     moved = True
         if not moved:
             break
+    # which linked building measures each pixel: first one linked to the footprint the pixel shows, then
+    # (for what none of those covers) the first whose footprint's walls the pixel meets; first = best score
+    linked = [b for b, c in enumerate(claims) if c.footprint >= 0 and c.share >= min_share]
+    flats = {b: pixels[b].ys * width + pixels[b].xs for b in linked}
+    cover = np.zeros(height * width, np.int32)
+    for flat in flats.values():
+        cover[flat] += 1
+    owner = np.full(height * width, -1)
+    candidates = {}
+    for b in linked:
+        c, px, flat = claims[b], pixels[b], flats[b]
+        edge = c.view.walls_of(c.footprint, px.azimuth, px.slope, windows[b])
+        shows = np.ones(len(flat), bool)  # what a pixel shows matters only where masks overlap
+        shared = np.flatnonzero(cover[flat] > 1)
+        if shared.size:
+            shows[shared] = c.view.surfaces(px.azimuth[shared], px.slope[shared])[1] == c.footprint
+        candidates[b] = (edge, flat, shows)
+    for own in (True, False):
+        for b in linked:
+            edge, flat, shows = candidates[b]
+            take = (edge >= 0) & (shows == own) & (owner[flat] < 0)
+            owner[flat[take]] = b
     out = []
-    measured = np.zeros((height, width), bool)  # a pixel is measured once: for the first building covering it
     for b, (c, px) in enumerate(zip(claims, pixels)):
         link = BuildingLink(b, len(px.ys), c.footprint, c.share)
         out.append(link)
-        if c.footprint < 0 or c.share < min_share:
+        if b not in candidates:
             continue
         scene = c.view.scene
-        edge = c.view.walls_of(c.footprint, px.azimuth, px.slope, windows[b])
-        edge[measured[px.ys, px.xs]] = -1
-        measured[px.ys, px.xs] = True
+        edge, flat, _ = candidates[b]
+        edge = np.where(owner[flat] == b, edge, -1)
         order = np.argsort(edge, kind="stable")
         sorted_edges = edge[order]
         present = np.flatnonzero(np.bincount(edge[edge >= 0], minlength=scene.n_edges))
