@@ -28,7 +28,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from facade_wwr import link, masks, predictions  # noqa: E402
+from facade_wwr import link, link_tables, masks, predictions  # noqa: E402
 from facade_wwr.city import generate_city  # noqa: E402
 from facade_wwr.city_demo import footprints_geojson, parse_size  # noqa: E402
 from facade_wwr.city_render import city_palette, city_surfaces, render_buildings  # noqa: E402
@@ -136,7 +136,7 @@ def main() -> None:
         )
         for stage, seconds in result.timings:
             print(f"  {stage:<22} {seconds * 1000:7.1f} ms")
-        linked = sum(r["status"] == link.LINKED for r in result.rows)
+        linked = sum(r["status"] == link_tables.LINKED for r in result.rows)
         pixels = int(table.loc[table["category_id"] == 1, "mask_area"].sum())
         print(
             f"agreement {result.before:.3f} -> {result.after:.3f}; {linked} rows linked; refinement scored "

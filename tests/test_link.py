@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facade_wwr import link
+from facade_wwr import link_tables
 from facade_wwr.cli import main
 from facade_wwr.errors import UserError
 
@@ -60,7 +60,7 @@ def test_exact_poses_link_every_building_and_measure_walls_on_their_planes(
     out = tmp_path / "links.parquet"
     assert _link(city, out, "--poses", str(city["city"] / "poses.csv"), "--no-refine") == 0
     table = pd.read_parquet(out)
-    assert list(table.columns) == list(link.COLUMNS)
+    assert list(table.columns) == list(link_tables.COLUMNS)
     assert _linked_right(table, _truth(city["city"])) == 1.0
     # walls of flat-roofed footprints seen well, without windows left out of the VIA file: plane WWR exact
     flat = {r["footprint_id"] for r in _rows(city["city"] / "truth_footprints.csv") if r["roof"] == "flat"}
@@ -71,7 +71,7 @@ def test_exact_poses_link_every_building_and_measure_walls_on_their_planes(
     }
     views = {(r["file_name"], r["footprint_id"], int(r["wall"])): r for r in _rows(city["city"] / "truth_views.csv")}
     errors = []
-    for row in table[table["status"] == link.LINKED].itertuples():
+    for row in table[table["status"] == link_tables.LINKED].itertuples():
         t = views.get((row.file_name, row.footprint_id, row.wall))
         if t is None:  # a wall the truth does not see: a sliver at a corner
             assert row.wall_pixels < 50
@@ -124,8 +124,8 @@ def test_messages_for_photos_and_buildings_not_linked(city: dict[str, Path], tmp
         f"warning: {pred / 'photo_0001.parquet'}: photo photo_0001.jpg: no camera pose (some.csv: not listed); "
         "its 4 buildings stay unlinked" in err
     )
-    assert (links.loc[links["file_name"] == "photo_0001.jpg", "status"] == link.NO_POSE).all()
-    low = links[links["status"] == link.LOW_SHARE]
+    assert (links.loc[links["file_name"] == "photo_0001.jpg", "status"] == link_tables.NO_POSE).all()
+    low = links[links["status"] == link_tables.LOW_SHARE]
     assert len(low) and low["footprint_id"].isna().all() and (low["link_share"] < 1).all()
     b = low.iloc[0]
     assert (
@@ -139,8 +139,8 @@ def test_messages_for_photos_and_buildings_not_linked(city: dict[str, Path], tmp
         f"warning: {pred / 'photo_0000.parquet'}: photo photo_0000.jpg: the footprints agree with its buildings at "
     ) in err and "(geo.min_alignment 0.99); its 5 buildings stay unlinked" in err
     links = pd.read_parquet(out)
-    assert set(links["status"]) == {link.NO_POSE, link.NOT_ALIGNED}
-    assert links.loc[links["status"] == link.NOT_ALIGNED, "alignment"].lt(0.99).all()
+    assert set(links["status"]) == {link_tables.NO_POSE, link_tables.NOT_ALIGNED}
+    assert links.loc[links["status"] == link_tables.NOT_ALIGNED, "alignment"].lt(0.99).all()
 
 
 def test_not_pinhole_photos_are_skipped(city: dict[str, Path], tmp_path: Path, capsys) -> None:
@@ -162,8 +162,8 @@ def test_not_pinhole_photos_are_skipped(city: dict[str, Path], tmp_path: Path, c
         "photo photo_0000.jpg skipped" in capsys.readouterr().err
     )
     links = pd.read_parquet(out)
-    assert (links.loc[links["file_name"] == "photo_0000.jpg", "status"] == link.NOT_PINHOLE).all()
-    assert (links.loc[links["file_name"] == "photo_0002.jpg", "status"] == link.LINKED).any()
+    assert (links.loc[links["file_name"] == "photo_0000.jpg", "status"] == link_tables.NOT_PINHOLE).all()
+    assert (links.loc[links["file_name"] == "photo_0002.jpg", "status"] == link_tables.LINKED).any()
 
 
 def test_overlays_are_drawn_over_the_photos(city: dict[str, Path], tmp_path: Path) -> None:
@@ -263,7 +263,7 @@ def test_real_photos_link_to_plateau_footprints(real_data: Path, tmp_path: Path)
         assert main([*argv, "--out", str(out), "--quiet"]) == 0
         table = pd.read_parquet(out)
         assert (table["alignment"] - table["alignment_before"]).min() > gain, name
-        linked = table[table["status"] == link.LINKED]
+        linked = table[table["status"] == link_tables.LINKED]
         assert linked["id"].nunique() >= 5 and linked["footprint_id"].str.startswith(prefix).all()
         assert linked["plane_wwr"].between(0, 1).all()
 
@@ -335,10 +335,10 @@ def test_overlapping_masks_measure_each_pixel_once(city: dict[str, Path], tmp_pa
         assert main([*argv, "--out", str(outs[name]), *poses]) == 0
     single, doubled = pd.read_parquet(outs["single"]), pd.read_parquet(outs["doubled"])
     rows = doubled[doubled["id"] == "b_1"]
-    assert rows["status"].tolist() == [link.LINKED_NO_WALL]
+    assert rows["status"].tolist() == [link_tables.LINKED_NO_WALL]
     assert rows["footprint_id"].tolist() == single[single["id"] == "b_0"]["footprint_id"].unique().tolist()
     by_footprint = {
-        name: t[t["status"] == link.LINKED].groupby("footprint_id")[["wall_m2", "window_m2"]].sum()
+        name: t[t["status"] == link_tables.LINKED].groupby("footprint_id")[["wall_m2", "window_m2"]].sum()
         for name, t in (("single", single), ("doubled", doubled))
     }
     pd.testing.assert_frame_equal(by_footprint["doubled"], by_footprint["single"])
@@ -394,8 +394,9 @@ def test_a_mask_spilling_over_a_neighbour_leaves_its_pixels_to_the_building_link
     # the merged mask keeps the larger building's link; the neighbour's mask, scored lower now, its own
     assert spilled_links[spilled_links["id"] == moved[first]]["footprint_id"].iloc[0] == own
     assert spilled_links[spilled_links["id"] == moved[second]]["footprint_id"].iloc[0] == neighbour
+    columns = ["wall_pixels", "window_pixels"]
     sums = {
-        name: t[(t["status"] == link.LINKED) & (t["footprint_id"] == neighbour)][["wall_pixels", "window_pixels"]].sum()
+        name: t[(t["status"] == link_tables.LINKED) & (t["footprint_id"] == neighbour)][columns].sum()
         for name, t in (("apart", apart), ("spilled", spilled_links))
     }
     # (the pixels on the rendered boundary that show the larger building's footprint go to the merged mask)

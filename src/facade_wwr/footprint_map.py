@@ -83,7 +83,7 @@ def draw(
         unseen.plot(ax=ax, color=UNSEEN, edgecolor="#9a9a9a", linewidth=0.4, zorder=2)
     colours = plt.get_cmap("viridis")
     norm = matplotlib.colors.Normalize(0.0, WWR_MAX)
-    seen_local = local[local["wwr"].notna()]  # within the drawn extent now
+    seen_local = local[local["wwr"].notna()]  # the seen footprints within the drawn extent
     if len(seen_local):
         seen_local.plot(ax=ax, column="wwr", cmap=colours, norm=norm, edgecolor="black", linewidth=0.5, zorder=2)
     for x, y, (_, cam) in zip(east, north, cams.iterrows()):

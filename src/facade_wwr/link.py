@@ -40,8 +40,7 @@ from facade_wwr.errors import Warnings
 from facade_wwr.footprints import FootprintSet
 from facade_wwr.geo import LocalFrame, normal_azimuth, orientation
 from facade_wwr.geo_settings import GeoSettings
-from facade_wwr.link_tables import (  # noqa: F401 (the link table's statuses and columns, used as link.X)
-    COLUMNS,
+from facade_wwr.link_tables import (
     LINKED,
     LINKED_NO_WALL,
     LOW_SHARE,
@@ -49,7 +48,6 @@ from facade_wwr.link_tables import (  # noqa: F401 (the link table's statuses an
     NO_POSE,
     NOT_ALIGNED,
     NOT_PINHOLE,
-    STATUSES,
 )
 from facade_wwr.poses import Pose
 from facade_wwr.predictions import Predictions

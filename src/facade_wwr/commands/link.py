@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         rows += result.rows
         counts["photos"] += 1
         counts["no_pose"] += pose is None
-        counts["not_aligned"] += result.status == link.NOT_ALIGNED
-        counts["linked"] += sum(1 for r in {r["id"]: r for r in result.rows if r["status"] == link.LINKED}.values())
+        counts["not_aligned"] += result.status == link_tables.NOT_ALIGNED
+        counts["linked"] += len({r["id"] for r in result.rows if r["status"] == link_tables.LINKED})
         if args.overlays and result.camera is not None and pose is not None:
             draw_overlay(result, pose, pred, path, args)
     table = link_tables.table(rows)
