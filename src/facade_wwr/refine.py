@@ -26,7 +26,10 @@ random in their cells (:func:`sample_grid`), so that the agreement changes smoot
    floors) at the given position; then the best :data:`START_ORIENTATIONS` of those again from positions on
    rings every :data:`START_SPACING` metres within ``geo.gps_error``, looking at the same scene
    (:func:`moved`) with the heading scanned :data:`START_NUDGE` around. The best
-   :data:`STARTS_PER_HEIGHT` distinct poses of each height, and of those the best :data:`CLIMBED`, go on.
+   :data:`STARTS_PER_HEIGHT` distinct poses of each height (distinct: in position, heading, hfov or height;
+   a pitch alone makes no other start, so that near copies of one start do not crowd out another basin,
+   such as an attached row's true alignment beside one a building off), and of those the best
+   :data:`CLIMBED`, go on.
 2. *Climbs* (:func:`climb`) on the start grid: every parameter moved by its step both ways, a position step
    keeping the scene in view, the best neighbour taken when it gains (then once more the same move); the
    steps halve after a round without gain.
@@ -67,9 +70,9 @@ START_ORIENTATIONS = 2
 START_SPACING = 3.0
 #: Degrees the heading is scanned around a start position's look-at heading.
 START_NUDGE = 14.0
-STARTS_PER_HEIGHT = 4
+STARTS_PER_HEIGHT = 6
 #: Starts climbed on the start grid (the best of all heights).
-CLIMBED = 4
+CLIMBED = 6
 #: Starts that go on to the coarse grid after the search on the start grid.
 KEPT = 2
 PRIOR_WEIGHT = 0.005
@@ -344,13 +347,13 @@ def start_pitches(prior: Params, known: dict[str, bool], bounds: Bounds, up: flo
 
 
 def _distinct(found: list[tuple[float, Params]], count: int) -> list[tuple[float, Params]]:
-    """The first ``count`` poses of ``found`` (best first) that differ from each other."""
+    """The first ``count`` poses of ``found`` (best first) that differ from each other in position, heading,
+    hfov or height (poses differing in pitch only climb to the same place)."""
     out: list[tuple[float, Params]] = []
     for score, p in found:
         if all(
             abs(p.heading - q.heading) > 3.0
             or abs(p.hfov - q.hfov) > 10.0
-            or abs(p.pitch - q.pitch) > 3.0
             or abs(p.up - q.up) > 1.0
             or math.hypot(p.east - q.east, p.north - q.north) > 1.0
             for _, q in out
