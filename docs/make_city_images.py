@@ -1,12 +1,16 @@
-"""Draw docs/img/city-view.png (one view: photo, labels, VIA polygons) and docs/img/city-map.png (the map).
+"""Draw docs/img/city-view.png (one view: photo, labels, VIA polygons), docs/img/city-map.png (the map) and
+docs/img/link-city.jpg (a `link` overlay).
 
 Run from the project root: PYTHONPATH=src python docs/make_city_images.py
-Both come from the default demo city (seed 0, 4 blocks) and its train views.
+All come from the default demo city (seed 0, 4 blocks): its train views, and for the overlay its photo_0001
+drawn at 768x576, linked with its VIA polygons as predictions and its EXIF pose, refined.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,10 +22,14 @@ from matplotlib.patches import Polygon as PolygonPatch  # noqa: E402
 from matplotlib.patches import Wedge  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from facade_wwr import predictions  # noqa: E402
 from facade_wwr.city import footprint_wwr  # noqa: E402
 from facade_wwr.city_demo import Options, Setting, via_regions  # noqa: E402
 from facade_wwr.city_render import GROUND, OCCLUDER, ROOF, SKY, WALL  # noqa: E402
 from facade_wwr.city_views import make_view, window_mask  # noqa: E402
+from facade_wwr.cli import main as cli  # noqa: E402
+from facade_wwr.coco import Source, load_coco, via_to_coco  # noqa: E402
+from facade_wwr.errors import Warnings  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "img"
 SIZE = (512, 384)
@@ -111,6 +119,32 @@ def draw_map(setting: Setting, highlight: int) -> None:
     _save(fig, OUT / "city-map.png")
 
 
+def draw_link(photo: str = "photo_0001.jpg", size: str = "768x576") -> None:
+    """The `link` overlay of one demo-city photo, its VIA polygons standing in for predictions."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        index = int(Path(photo).stem.split("_")[1])
+        args = ["--train", "0", "--val", "0", "--photos", str(index + 1), "--size", size, "--quiet"]
+        assert cli(["demo-city", str(work / "city"), *args]) == 0
+        photos = work / "city" / "photos"
+        coco_path = work / "photos.coco.json"
+        via_to_coco(
+            [Source(str(photos / "via_region_data.json"), str(photos))], coco_path, warnings=Warnings(quiet=True)
+        )
+        coco = load_coco(coco_path)
+        image = next(im for im in coco["images"] if im["file_name"] == photo)
+        pred = work / "pred" / f"{Path(photo).stem}.parquet"
+        pred.parent.mkdir()
+        table = predictions.from_coco(coco, image["id"])
+        predictions.write(pred, table, photo, image["width"], image["height"], "truth", "truth")
+        footprints = str(work / "city" / "footprints.geojson")
+        argv = ["link", str(pred), "--footprints", footprints, "--photos", str(photos), "--overlays", str(work / "ov")]
+        assert cli([*argv, "--out", str(work / "links.parquet"), "--quiet"]) == 0
+        out = OUT / "link-city.jpg"
+        shutil.copyfile(work / "ov" / f"{Path(photo).stem}.jpg", out)
+        print(f"{out}: {out.stat().st_size // 1024} KB")
+
+
 def _save(fig, path: Path) -> None:
     """Save through a 256-colour palette: the photos' sensor noise would make a full-colour PNG large."""
     fig.canvas.draw()
@@ -133,6 +167,7 @@ def main() -> None:
     )
     draw_view(setting, best)
     draw_map(setting, best)
+    draw_link()
 
 
 def _score(view) -> float:
