@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,16 +23,17 @@ from matplotlib.patches import Polygon as PolygonPatch  # noqa: E402
 from matplotlib.patches import Wedge  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from facade_wwr import predictions  # noqa: E402
 from facade_wwr.city import footprint_wwr  # noqa: E402
 from facade_wwr.city_demo import Options, Setting, via_regions  # noqa: E402
 from facade_wwr.city_render import GROUND, OCCLUDER, ROOF, SKY, WALL  # noqa: E402
 from facade_wwr.city_views import make_view, window_mask  # noqa: E402
 from facade_wwr.cli import main as cli  # noqa: E402
-from facade_wwr.coco import Source, load_coco, via_to_coco  # noqa: E402
-from facade_wwr.errors import Warnings  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "img"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.helpers import ground_truth_predictions  # noqa: E402
+
+OUT = ROOT / "docs" / "img"
 SIZE = (512, 384)
 VIEWS = 40
 
@@ -127,16 +129,7 @@ def draw_link(photo: str = "photo_0001.jpg", size: str = "768x576") -> None:
         args = ["--train", "0", "--val", "0", "--photos", str(index + 1), "--size", size, "--quiet"]
         assert cli(["demo-city", str(work / "city"), *args]) == 0
         photos = work / "city" / "photos"
-        coco_path = work / "photos.coco.json"
-        via_to_coco(
-            [Source(str(photos / "via_region_data.json"), str(photos))], coco_path, warnings=Warnings(quiet=True)
-        )
-        coco = load_coco(coco_path)
-        image = next(im for im in coco["images"] if im["file_name"] == photo)
-        pred = work / "pred" / f"{Path(photo).stem}.parquet"
-        pred.parent.mkdir()
-        table = predictions.from_coco(coco, image["id"])
-        predictions.write(pred, table, photo, image["width"], image["height"], "truth", "truth")
+        (pred,) = ground_truth_predictions(photos, photos / "via_region_data.json", work / "pred", [photo])
         footprints = str(work / "city" / "footprints.geojson")
         argv = ["link", str(pred), "--footprints", footprints, "--photos", str(photos), "--overlays", str(work / "ov")]
         assert cli([*argv, "--out", str(work / "links.parquet"), "--quiet"]) == 0

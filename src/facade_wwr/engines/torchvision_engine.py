@@ -7,7 +7,7 @@ Architectures:
   recipe measured for the demo (README, "Engines"): 128-channel FPN, 256-wide box head, 4x128 mask head,
   two anchor sizes per level from (8, 16) to (128, 256), 256 px input, and ROI pooling with as many samples
   per bin as the ROI spans feature cells (``sampling_ratio=0``, detectron2's default; torchvision's fixed 2x2
-  made training 10 % slower on the CPU, most ROIs being small windows).
+  made training 3-10 % slower on the CPU, most ROIs being small windows).
 
 Labels: torchvision reserves 0 for the background, so a category id ``c`` of the COCO file is label
 ``c + 1`` here, and back again on output; the number of classes always comes from the COCO file.
