@@ -23,8 +23,10 @@ random in their cells (:func:`sample_grid`), so that the agreement changes smoot
    height (the given one; when unknown also :data:`UPPER_HEIGHTS`): every heading within
    ``geo.heading_error`` in steps of :data:`START_HEADING_STEP`, for each start hfov (the given one, or
    :data:`START_HFOVS` over the range) and pitch (:data:`START_PITCHES`, :data:`UPPER_PITCHES` from upper
-   floors) at the given position; then the best :data:`START_ORIENTATIONS` of those again from positions on
-   rings every :data:`START_SPACING` metres within ``geo.gps_error``, looking at the same scene
+   floors) at the given position. Then from positions on rings every :data:`START_SPACING` metres within
+   ``geo.gps_error``: every such heading and hfov again at the pitch of the best pose so far (a camera that
+   stood far from the given position sees its scene under an orientation that need not be near any found
+   there), and the best :data:`START_ORIENTATIONS` of the given position looking at the same scene
    (:func:`moved`) with the heading scanned :data:`START_NUDGE` around. The best
    :data:`STARTS_PER_HEIGHT` distinct poses of each height (distinct: in position, heading, hfov or height;
    a pitch alone makes no other start, so that near copies of one start do not crowd out another basin,
@@ -64,9 +66,9 @@ UPPER_HEIGHTS = (10.0, 18.0)
 #: Pitch offsets (degrees) started from when the pitch is unknown: at street height, and higher up.
 START_PITCHES = (0.0, 4.0, 8.0)
 UPPER_PITCHES = (-12.0, -8.0, -4.0)
-#: Orientations per start height tried again from the start positions, on rings every START_SPACING metres
-#: (twice that from upper floors, whose views change less with a step).
-START_ORIENTATIONS = 2
+#: Orientations per start height also tried from the start positions (rings every START_SPACING metres,
+#: twice that from upper floors, whose views change less with a step) looking at the same scene.
+START_ORIENTATIONS = 1
 START_SPACING = 3.0
 #: Degrees the heading is scanned around a start position's look-at heading.
 START_NUDGE = 14.0
@@ -197,6 +199,10 @@ class Scorer:
         self.width, self.height, self.bounds = width, height, bounds
         self.n_buildings = len(eligible)
         self.surface_footprint = scene.surface_footprint()
+        # renders label the footprints they show 1..n_seen in the order first seen (0: none), so that the
+        # counts of the agreement span the footprints in view, not every footprint in range
+        self.number = np.full(scene.n_footprints, -1, dtype=np.int64)
+        self.n_seen = 0
         # one raster cell per sample pixel at the narrowest hfov searched
         self.step = max(bounds.hfov[0] / width * grid.stride / RASTER_PER_SAMPLE, 0.01)
         half = 0.0
@@ -230,9 +236,11 @@ class Scorer:
             return
         e, n, z = (np.array(x) for x in zip(*missing))
         intervals = prisms.visible(self.scene, e, n, z, self.window)
-        raster = prisms.rasterise(
-            intervals, self.surface_footprint[intervals.surface], self.top, self.slope_step, self.rows
-        )
+        footprint = self.surface_footprint[intervals.surface]
+        new = np.unique(footprint[self.number[footprint] < 0])
+        self.number[new] = self.n_seen + np.arange(len(new))
+        self.n_seen += len(new)
+        raster = prisms.rasterise(intervals, self.number[footprint], self.top, self.slope_step, self.rows)
         size = self.window.count * self.rows
         flat = raster.labels.reshape(-1)
         for v, k in enumerate(missing):
@@ -281,14 +289,10 @@ class Scorer:
             seen[members] = self.seen(poses[members[0]], headings)
         self.evaluations += len(poses)
         out = np.empty(len(poses))
-        chunk = max(1, 4_000_000 // max((self.n_buildings + 1) * (self.scene.n_footprints + 1), 1))
+        chunk = max(1, 4_000_000 // max((self.n_buildings + 1) * (self.n_seen + 1), 1))
         for start in range(0, len(poses), chunk):
             out[start : start + chunk] = agreement(
-                self.grid.building,
-                seen[start : start + chunk],
-                self.n_buildings,
-                self.scene.n_footprints,
-                self.eligible,
+                self.grid.building, seen[start : start + chunk], self.n_buildings, self.n_seen, self.eligible
             )
         return out
 
@@ -425,9 +429,10 @@ def start_positions(radius: float, spacing: float) -> list[tuple[float, float]]:
 
 def starts(objective: Objective, prior: Params, known: dict[str, bool]) -> list[tuple[float, Params]]:
     """Stage 1, for each start height: every heading in range (steps of :data:`START_HEADING_STEP`) for
-    every start hfov and pitch at the given position; then the best :data:`START_ORIENTATIONS` of those
-    again from each start position around it (looking at the same scene, the heading scanned by
-    :data:`START_NUDGE` around). The best :data:`STARTS_PER_HEIGHT` distinct poses of each height."""
+    every start hfov and pitch at the given position; then from each start position around it, every
+    heading and hfov at the best pitch, and the best :data:`START_ORIENTATIONS` of the given position
+    looking at the same scene (the heading scanned by :data:`START_NUDGE` around). The best
+    :data:`STARTS_PER_HEIGHT` distinct poses of each height."""
     b = objective.scorer.bounds
     hfovs = [prior.hfov] if known["hfov"] else _spread(prior.hfov, b.hfov, START_HFOVS)
     n = max(1, int(round((b.heading[1] - b.heading[0]) / START_HEADING_STEP)))
@@ -445,10 +450,15 @@ def starts(objective: Objective, prior: Params, known: dict[str, bool]) -> list[
         ]
         found = objective.batch(poses)
         found.sort(key=lambda item: -item[0])
-        moves = []
+        positions = street if up <= prior.up + 1.0 else upper
+        # every heading and hfov again from each start position, at the best pitch: where the camera stood
+        # far from the given position, no orientation found there need be near the true one
+        pitch = found[0][1].pitch
+        scan = [q for q in poses if q.pitch == pitch]
+        moves = [replace(q, east=east, north=north) for east, north in positions for q in scan]
         for _, p in _distinct(found, START_ORIENTATIONS):
             ahead = fixation(objective.scorer, p)
-            for east, north in street if up <= prior.up + 1.0 else upper:
+            for east, north in positions:
                 q = _in(b, moved(p, east, north, ahead), p.hfov) or replace(p, east=east, north=north)
                 moves += [x for x in (b.clip(replace(q, heading=q.heading + d)) for d in nudges) if x is not None]
         found += objective.batch(moves)
