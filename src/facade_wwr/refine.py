@@ -265,7 +265,8 @@ class Scorer:
         return self.rays[key]
 
     def seen(self, p: Params, headings: np.ndarray) -> np.ndarray:
-        """Footprint + 1 (0: none) seen by each sample under pose ``p`` turned to each of ``headings``."""
+        """The number + 1 of the footprint (as the renders number them, 0: none) that each sample sees under
+        pose ``p`` turned to each of ``headings``."""
         labels = self.renders[self.key(p)]
         column, row = self.relative_rays(p.hfov, p.pitch)
         col = np.floor(column[None, :] + (headings[:, None] / self.window.step))
