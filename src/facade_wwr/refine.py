@@ -456,7 +456,7 @@ def starts(objective: Objective, prior: Params, known: dict[str, bool]) -> list[
         # far from the given position, no orientation found there need be near the true one
         pitch = found[0][1].pitch
         scan = [q for q in poses if q.pitch == pitch]
-        moves = [replace(q, east=east, north=north) for east, north in positions for q in scan]
+        moves = [Params(q.heading, q.hfov, q.pitch, q.up, east, north) for east, north in positions for q in scan]
         for _, p in _distinct(found, START_ORIENTATIONS):
             ahead = fixation(objective.scorer, p)
             for east, north in positions:
