@@ -147,6 +147,29 @@ def test_r50_v2_pretrained_freezes_batchnorm() -> None:
     assert engine.default_sizes("maskrcnn_resnet50_fpn_v2") == (800, 1333)
 
 
+@pytest.mark.parametrize("architecture", ["maskrcnn_resnet18_fpn_small", "maskrcnn_resnet50_fpn_v2"])
+def test_box_deltas_leave_the_heads_in_float32_under_a_bfloat16_autocast(architecture: str) -> None:
+    """torchvision decodes box deltas in their own dtype: in bfloat16 the demo city's proposals collapsed and
+    the box loss turned NaN by iteration 22. The RPN head and the box predictor hand on float32, while the
+    convolutions before them run in bfloat16."""
+    model = ModelSettings(architecture=architecture, weights="none")
+    net = get_engine("torchvision").build(model, TrainSettings(), ["window", "building"])
+    rois = torch.rand(3, net.roi_heads.box_predictor.cls_score.in_features)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        features = list(net.backbone(torch.rand(1, 3, 64, 96)).values())
+        logits, deltas = net.rpn.head(features)
+        scores, box_deltas = net.roi_heads.box_predictor(rois)
+    assert features[0].dtype == torch.bfloat16
+    assert {t.dtype for t in [*logits, *deltas, scores, box_deltas]} == {torch.float32}
+
+
+def test_the_cpu_gets_bfloat16_mixed_precision_where_it_has_it_natively() -> None:
+    from facade_wwr import device
+
+    assert device.AMP_DTYPES["cuda"] == torch.float16
+    assert device.AMP_DTYPES.get("cpu") == (torch.bfloat16 if device.cpu_has_native_bfloat16() else None)
+
+
 # ---------------------------------------------------------------------------------------------- schedule, sampler
 
 

@@ -9,6 +9,11 @@ Architectures:
   per bin as the ROI spans feature cells (``sampling_ratio=0``, detectron2's default; torchvision's fixed 2x2
   made training 3-10 % slower on the CPU, most ROIs being small windows).
 
+Mixed precision: torchvision decodes box deltas in the dtype of the deltas, so under a bfloat16 autocast
+(8 significant bits: a 300 px coordinate is known to 2 px) proposals collapse to zero width and the box
+loss turns NaN within 20 iterations. The RPN head and the box predictor therefore hand their outputs on in
+float32 (:func:`_float32_outputs`); every convolution still runs in the autocast dtype.
+
 Labels: torchvision reserves 0 for the background, so a category id ``c`` of the COCO file is label
 ``c + 1`` here, and back again on output; the number of classes always comes from the COCO file.
 Resizing is done outside the network (the same function at training and prediction time), so the
@@ -51,6 +56,14 @@ def _frozen_batchnorm(module: nn.Module) -> nn.Module:
         else:
             _frozen_batchnorm(child)
     return module
+
+
+def _float32_outputs(module: nn.Module, inputs: object, outputs: object) -> object:
+    """Forward hook: the module's tensor outputs (a tensor, or a tuple of tensors or of lists of tensors)
+    in float32, so that box deltas are decoded and regressed at full precision under autocast."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float()
+    return tuple(o.float() if isinstance(o, torch.Tensor) else [t.float() for t in o] for o in outputs)
 
 
 def _small(num_labels: int, model: ModelSettings, train: TrainSettings) -> nn.Module:
@@ -136,6 +149,8 @@ class TorchvisionEngine:
         num_labels = len(classes) + 1  # + background
         build = _small if model.architecture == "maskrcnn_resnet18_fpn_small" else _r50_v2
         net = build(num_labels, model, train)
+        net.rpn.head.register_forward_hook(_float32_outputs)  # objectness and anchor deltas
+        net.roi_heads.box_predictor.register_forward_hook(_float32_outputs)  # class scores and box deltas
         t = net.transform
         net.transform = _NoResizeTransform(t.min_size, t.max_size, t.image_mean, t.image_std)
         return net
