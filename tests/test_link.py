@@ -90,7 +90,8 @@ def test_exact_poses_link_every_building_and_measure_walls_on_their_planes(
     assert np.median(errors) < 0.001
     # one pose per photo, as given; agreement recorded, nothing refined
     assert (table["refined"] == False).all()  # noqa: E712
-    assert (table["alignment"] == table["alignment_before"]).all() and (table["alignment"] > 0.8).all()
+    # (the agreement after: missing heights fitted to the masks)
+    assert (table["alignment"] >= table["alignment_before"]).all() and (table["alignment"] > 0.8).all()
     assert table["pose_source"].unique().tolist() == ["poses.csv"]
 
 
@@ -442,3 +443,38 @@ def test_a_mask_spilling_over_a_neighbour_leaves_its_pixels_to_the_building_link
     }
     # (the pixels on the rendered boundary that show the larger building's footprint go to the merged mask)
     np.testing.assert_allclose(sums["spilled"].to_numpy(), sums["apart"].to_numpy(), rtol=0.002)
+
+
+@pytest.mark.parametrize("shed, default", [(3.3, 10.0), (13.0, 6.0)])
+def test_a_missing_height_is_fitted_to_the_masks(shed: float, default: float) -> None:
+    """A footprint without a height, drawn at the default, in front of a tall house: drawn too tall it hides
+    the house (a one-storey shed at 10 m), drawn too low it leaves its upper floors unmatched. The height
+    that agrees best with the masks is taken (to the nearest candidate), and the agreement rises above 0.9."""
+    from facade_wwr import prisms, refine
+    from facade_wwr.link import FinalView
+
+    width, height = 256, 192
+    rings = [
+        [np.array([[-5.0, 16.0], [5.0, 16.0], [5.0, 22.0], [-5.0, 22.0]])],  # the shed, 16 m ahead
+        [np.array([[-18.0, 30.0], [18.0, 30.0], [18.0, 40.0], [-18.0, 40.0]])],  # the house behind it
+    ]
+    truth = prisms.Scene.of(rings, [shed, 18.0])
+    p = refine.Params(heading=0.0, hfov=70.0, pitch=10.0, up=1.6)
+    camera = p.camera(width, height)
+
+    def shows(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        azimuth, slope = prisms.rays(camera, cols + 0.5, rows + 0.5)
+        return FinalView(truth, camera).surfaces(azimuth, slope)[1]
+
+    grids = refine.grids_of(width, height, shows)
+    bounds = refine.Bounds((0.0, 0.0), (70.0, 70.0), (10.0, 10.0), (1.6, 1.6), 0.0)
+    drawn = prisms.Scene.of(rings, [default, 18.0])
+    known = {"hfov": True, "pitch": True, "up": True}
+    eligible = np.ones(2, bool)
+    result = refine.refine(drawn, grids, eligible, width, height, p, known, bounds, False, np.array([True, False]))
+    assert result.heights is not None and result.heights[1] == 18.0
+    assert result.heights[0] == pytest.approx(shed, abs=1.0)
+    assert result.before < 0.8 and result.after > 0.9
+    # a known height is left as it is
+    same = refine.refine(drawn, grids, eligible, width, height, p, known, bounds, False, np.array([False, False]))
+    assert same.heights is None and same.after == same.before

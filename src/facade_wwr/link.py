@@ -6,7 +6,8 @@ Per photo (``facade-wwr link``):
    the ``geo.*`` defaults (``facade_wwr.geo_settings``);
 2. footprints within ``geo.max_distance`` (plus ``geo.gps_error``) of the camera are put into the photo's
    local frame (``facade_wwr.geo.LocalFrame``) and the pose is refined against the kept building masks
-   (``facade_wwr.refine``); a photo whose agreement stays under ``geo.min_alignment`` is not linked;
+   (``facade_wwr.refine``; footprints without a height in view take the height that agrees best with the
+   masks); a photo whose agreement stays under ``geo.min_alignment`` is not linked;
 3. at full resolution and the final pose (``facade_wwr.prisms``, every ray exact in slope, azimuth sampled at
    :data:`OVERSAMPLE` per pixel), each kept building gets the footprint its mask overlaps most, with the share
    of its pixels there; under ``geo.min_link_share`` it stays unlinked;
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -581,7 +582,11 @@ def link_photo(
     areas = masks.areas(instances.building_rles)
     eligible = areas >= refine.MIN_SHARE * width * height
     note("sample grids")
-    result = refine.refine(scene.scene, grids, eligible, width, height, prior.params, prior.known, prior.bounds, search)
+    result = refine.refine(
+        scene.scene, grids, eligible, width, height, prior.params, prior.known, prior.bounds, search, ~scene.known
+    )
+    if result.heights is not None:  # missing heights fitted to the masks
+        scene = replace(scene, scene=replace(scene.scene, heights=result.heights))
     timings += [(f"refine: {stage}", seconds) for stage, _, _, seconds in result.stages]
     work = (result.evaluations, result.renders)
     clock[0] = time.process_time()

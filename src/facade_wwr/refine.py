@@ -41,6 +41,13 @@ random in their cells (:func:`sample_grid`), so that the agreement changes smoot
 
 A value the pose source gives is searched only within :data:`KNOWN_SPREAD` of it; an unknown one over its
 whole ``geo.*`` range.
+
+**Missing heights** (:func:`fit_heights`). A footprint the file gives no height is drawn at
+``geo.default_height``; one drawn far taller than it is hides the buildings behind it (a one-storey shed
+drawn at 10 m in front of a row of houses), and one drawn too low leaves its upper floors unmatched. So at
+the pose found (or the pose as given, without the search), each such footprint in view takes the height of
+:data:`HEIGHT_CANDIDATES` under which the masks agree best (fine grid, one footprint after the other,
+nearest first), and where a height changed, the pose climbs once more on the coarse and fine grids.
 """
 
 from __future__ import annotations
@@ -94,6 +101,8 @@ FINE_STEPS = (
     {"heading": 0.1, "hfov": 0.25, "pitch": 0.1, "up": 0.1, "east": 0.1, "north": 0.1},
 )
 ROUNDS = (10, 6, 3)
+#: Heights (metres) tried for a footprint without one (about one to fifteen storeys).
+HEIGHT_CANDIDATES = (3.0, 4.5, 6.0, 7.5, 9.0, 10.5, 12.0, 14.0, 16.0, 18.0, 21.0, 24.0, 28.0, 33.0, 40.0, 50.0)
 #: Raster cells per sample spacing (at the narrowest hfov searched).
 RASTER_PER_SAMPLE = 1
 #: Degrees the dolly zoom of a position move rounds the hfov to.
@@ -531,6 +540,52 @@ class Refined:
     evaluations: int
     renders: int
     stages: tuple[tuple[str, int, int, float], ...] = ()  # (stage, evaluations, renders, seconds)
+    heights: np.ndarray | None = None  # every footprint's height as used (missing ones fitted); None: unchanged
+
+
+def _with_heights(scene: prisms.Scene, heights: np.ndarray) -> prisms.Scene:
+    return replace(scene, heights=np.asarray(heights, dtype=np.float64))
+
+
+def fit_heights(
+    scene: prisms.Scene,
+    grid: Grid,
+    eligible: np.ndarray,
+    width: int,
+    height: int,
+    bounds: Bounds,
+    p: Params,
+    unknown: np.ndarray,
+) -> np.ndarray:
+    """Every footprint's height, those flagged ``unknown`` fitted to the masks under pose ``p`` (module
+    docstring): each one that some candidate height brings into view, nearest first, takes the candidate
+    under which the agreement is best (its drawn height where none does better)."""
+    heights = scene.heights.copy()
+    tallest = np.where(unknown, max(HEIGHT_CANDIDATES), heights)
+    probe = Scorer(_with_heights(scene, tallest), grid, eligible, width, height, bounds)
+    probe.render([probe.key(p)])
+    shown = np.unique(probe.seen(p, np.array([p.heading]))) - 1
+    numbered = np.flatnonzero(probe.number >= 0)
+    in_view = numbered[np.isin(probe.number[numbered], shown[shown >= 0])]
+    todo = [int(f) for f in in_view if unknown[f]]
+    if not todo:
+        return heights
+    ends = (scene.starts + scene.ends) / 2.0
+    reach = np.hypot(ends[:, 0] - p.east, ends[:, 1] - p.north)
+    todo.sort(key=lambda f: float(reach[scene.footprint == f].min()))
+
+    def score(h: np.ndarray) -> float:
+        return Scorer(_with_heights(scene, h), grid, eligible, width, height, bounds).score(p)
+
+    best_score = score(heights)
+    for f in todo:
+        for candidate in HEIGHT_CANDIDATES:
+            trial = heights.copy()
+            trial[f] = candidate
+            s = score(trial)
+            if s > best_score + 1e-9:
+                best_score, heights = s, trial
+    return heights
 
 
 def grids_of(width: int, height: int, sampler) -> tuple[Grid, Grid, Grid]:
@@ -553,16 +608,27 @@ def refine(
     known: dict[str, bool],
     bounds: Bounds,
     search: bool = True,
+    unknown: np.ndarray | None = None,
 ) -> Refined:
-    """Search the pose (module docstring) on the ``(start, coarse, fine)`` sample grids; without ``search``
-    only the agreement of the prior pose is measured."""
+    """Search the pose (module docstring) on the ``(start, coarse, fine)`` sample grids, then fit the heights
+    of the footprints flagged ``unknown`` (:func:`fit_heights`); without ``search`` only the heights are
+    fitted, at the prior pose, and the agreement measured."""
     import time
 
+    missing = unknown is not None and bool(unknown.any())
     scorers = [Scorer(scene, g, eligible, width, height, bounds) for g in grids]
     objectives = [Objective(x, prior) for x in scorers]
     before = objectives[2].batch([prior])[0][0] + objectives[2].pull(prior)
-    if not search or not eligible.any():
+    if not eligible.any():
         return Refined(prior, before, before, scorers[2].evaluations, scorers[2].render_count)
+    if not search:
+        if not missing:
+            return Refined(prior, before, before, scorers[2].evaluations, scorers[2].render_count)
+        heights = fit_heights(scene, grids[2], eligible, width, height, bounds, prior, unknown)
+        if np.array_equal(heights, scene.heights):
+            return Refined(prior, before, before, scorers[2].evaluations, scorers[2].render_count)
+        after = Scorer(_with_heights(scene, heights), grids[2], eligible, width, height, bounds).score(prior)
+        return Refined(prior, before, after, scorers[2].evaluations, scorers[2].render_count, heights=heights)
     log: list[tuple[str, int, int, float]] = []
     clock = [time.process_time(), 0, 0]
 
@@ -585,9 +651,28 @@ def refine(
     note("coarse grid")
     _, best = climb(objectives[2], best, objectives[2](best), free, FINE_STEPS, ROUNDS[2])
     note("fine grid")
-    after = objectives[2].plain[best]
-    if after < before:  # the given pose agrees better on the fine grid after all
-        best, after = prior, before
+    final, given = objectives[2], before
+    heights = fit_heights(scene, grids[2], eligible, width, height, bounds, best, unknown) if missing else None
+    if heights is not None and np.array_equal(heights, scene.heights):
+        heights = None
+    if heights is not None:  # the pose climbs once more among the fitted heights
+        again = [Scorer(_with_heights(scene, heights), g, eligible, width, height, bounds) for g in grids[1:]]
+        scorers += again
+        coarse, final = (Objective(x, prior) for x in again)
+        _, best = climb(coarse, best, coarse(best), free, COARSE_STEPS, ROUNDS[1])
+        _, best = climb(final, best, final(best), free, FINE_STEPS, ROUNDS[2])
+        final.batch([prior])
+        given = final.plain[prior]
+        note("heights")
+    after = final.plain[best]
+    if after < given:  # the given pose agrees better on the fine grid after all
+        best, after = prior, given
     return Refined(
-        best, before, after, sum(x.evaluations for x in scorers), sum(x.render_count for x in scorers), tuple(log)
+        best,
+        before,
+        after,
+        sum(x.evaluations for x in scorers),
+        sum(x.render_count for x in scorers),
+        tuple(log),
+        heights,
     )
