@@ -586,7 +586,7 @@ def link_photo(
         scene.scene, grids, eligible, width, height, prior.params, prior.known, prior.bounds, search, ~scene.known
     )
     if result.heights is not None:  # missing heights fitted to the masks
-        scene = replace(scene, scene=replace(scene.scene, heights=result.heights))
+        scene = replace(scene, scene=scene.scene.with_heights(result.heights))
     timings += [(f"refine: {stage}", seconds) for stage, _, _, seconds in result.stages]
     work = (result.evaluations, result.renders)
     clock[0] = time.process_time()

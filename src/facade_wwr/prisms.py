@@ -23,7 +23,7 @@ Surface labels: wall ``e`` (an index into the scene's edges) is ``e``; the roof 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,6 +53,10 @@ class Scene:
     @property
     def n_footprints(self) -> int:
         return len(self.heights)
+
+    def with_heights(self, heights: np.ndarray) -> Scene:
+        """The same footprints at other heights."""
+        return replace(self, heights=np.asarray(heights, dtype=np.float64))
 
     def surface_footprint(self) -> np.ndarray:
         """Footprint of every surface label (walls, then roofs)."""

@@ -543,10 +543,6 @@ class Refined:
     heights: np.ndarray | None = None  # every footprint's height as used (missing ones fitted); None: unchanged
 
 
-def _with_heights(scene: prisms.Scene, heights: np.ndarray) -> prisms.Scene:
-    return replace(scene, heights=np.asarray(heights, dtype=np.float64))
-
-
 def fit_heights(
     scene: prisms.Scene,
     grid: Grid,
@@ -556,26 +552,27 @@ def fit_heights(
     bounds: Bounds,
     p: Params,
     unknown: np.ndarray,
-) -> np.ndarray:
+) -> np.ndarray | None:
     """Every footprint's height, those flagged ``unknown`` fitted to the masks under pose ``p`` (module
     docstring): each one that some candidate height brings into view, nearest first, takes the candidate
-    under which the agreement is best (its drawn height where none does better)."""
+    under which the agreement is best (its drawn height where none does better). None where no height
+    changes."""
     heights = scene.heights.copy()
     tallest = np.where(unknown, max(HEIGHT_CANDIDATES), heights)
-    probe = Scorer(_with_heights(scene, tallest), grid, eligible, width, height, bounds)
+    probe = Scorer(scene.with_heights(tallest), grid, eligible, width, height, bounds)
     probe.render([probe.key(p)])
     shown = np.unique(probe.seen(p, np.array([p.heading]))) - 1
     numbered = np.flatnonzero(probe.number >= 0)
     in_view = numbered[np.isin(probe.number[numbered], shown[shown >= 0])]
     todo = [int(f) for f in in_view if unknown[f]]
     if not todo:
-        return heights
+        return None
     ends = (scene.starts + scene.ends) / 2.0
     reach = np.hypot(ends[:, 0] - p.east, ends[:, 1] - p.north)
     todo.sort(key=lambda f: float(reach[scene.footprint == f].min()))
 
     def score(h: np.ndarray) -> float:
-        return Scorer(_with_heights(scene, h), grid, eligible, width, height, bounds).score(p)
+        return Scorer(scene.with_heights(h), grid, eligible, width, height, bounds).score(p)
 
     best_score = score(heights)
     for f in todo:
@@ -585,7 +582,7 @@ def fit_heights(
             s = score(trial)
             if s > best_score + 1e-9:
                 best_score, heights = s, trial
-    return heights
+    return None if np.array_equal(heights, scene.heights) else heights
 
 
 def grids_of(width: int, height: int, sampler) -> tuple[Grid, Grid, Grid]:
@@ -622,12 +619,10 @@ def refine(
     if not eligible.any():
         return Refined(prior, before, before, scorers[2].evaluations, scorers[2].render_count)
     if not search:
-        if not missing:
+        heights = fit_heights(scene, grids[2], eligible, width, height, bounds, prior, unknown) if missing else None
+        if heights is None:
             return Refined(prior, before, before, scorers[2].evaluations, scorers[2].render_count)
-        heights = fit_heights(scene, grids[2], eligible, width, height, bounds, prior, unknown)
-        if np.array_equal(heights, scene.heights):
-            return Refined(prior, before, before, scorers[2].evaluations, scorers[2].render_count)
-        after = Scorer(_with_heights(scene, heights), grids[2], eligible, width, height, bounds).score(prior)
+        after = Scorer(scene.with_heights(heights), grids[2], eligible, width, height, bounds).score(prior)
         return Refined(prior, before, after, scorers[2].evaluations, scorers[2].render_count, heights=heights)
     log: list[tuple[str, int, int, float]] = []
     clock = [time.process_time(), 0, 0]
@@ -653,10 +648,8 @@ def refine(
     note("fine grid")
     final, given = objectives[2], before
     heights = fit_heights(scene, grids[2], eligible, width, height, bounds, best, unknown) if missing else None
-    if heights is not None and np.array_equal(heights, scene.heights):
-        heights = None
     if heights is not None:  # the pose climbs once more among the fitted heights
-        again = [Scorer(_with_heights(scene, heights), g, eligible, width, height, bounds) for g in grids[1:]]
+        again = [Scorer(scene.with_heights(heights), g, eligible, width, height, bounds) for g in grids[1:]]
         scorers += again
         coarse, final = (Objective(x, prior) for x in again)
         _, best = climb(coarse, best, coarse(best), free, COARSE_STEPS, ROUNDS[1])
