@@ -133,6 +133,7 @@ def test_heads_follow_the_classes(classes: list[str]) -> None:
     assert net.roi_heads.box_predictor.cls_score.out_features == len(classes) + 1
     assert net.roi_heads.mask_predictor.mask_fcn_logits.out_channels == len(classes) + 1
     assert net.roi_heads.detections_per_img == 300
+    assert net.rpn._pre_nms_top_n["training"] == net.rpn._post_nms_top_n["training"] == 1000  # NMS: CPU time
 
 
 def test_r50_v2_pretrained_freezes_batchnorm() -> None:
@@ -161,6 +162,68 @@ def test_box_deltas_leave_the_heads_in_float32_under_a_bfloat16_autocast(archite
         scores, box_deltas = net.roi_heads.box_predictor(rois)
     assert features[0].dtype == torch.bfloat16
     assert {t.dtype for t in [*logits, *deltas, scores, box_deltas]} == {torch.float32}
+
+
+def _pyramid(seed: int) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+    """Four FPN levels of two 256x341 images (the last level one cell wider, as an odd input size makes
+    it) and boxes of every size, some reaching outside the image, some thinner than a cell."""
+    g = torch.Generator().manual_seed(seed)
+    x = {
+        str(i): torch.randn(2, 8, 64 // 2**i, 86 // 2**i + (i == 3), generator=g, requires_grad=True) for i in range(4)
+    }
+
+    def boxes(n: int) -> torch.Tensor:
+        x0, y0 = torch.rand(n, generator=g) * 400 - 30, torch.rand(n, generator=g) * 300 - 20
+        w, h = torch.rand(n, generator=g) ** 3 * 300 + 0.1, torch.rand(n, generator=g) ** 3 * 250 + 0.1
+        return torch.stack([x0, y0, x0 + w, y0 + h], 1)
+
+    return x, [boxes(120), boxes(60)]
+
+
+@pytest.mark.parametrize(("output", "ratio"), [(7, 0), (14, 0), (7, 2), (14, 2)])
+def test_the_cpu_pooler_gives_torchvisions_roi_align_and_its_gradient(output: int, ratio: int) -> None:
+    import torchvision
+
+    from facade_wwr.engines.roi_align import MultiScaleRoIAlign
+
+    x, boxes = _pyramid(output + ratio)
+    shapes = [(256, 341), (256, 341)]
+    ours = MultiScaleRoIAlign(list(x), output, ratio)(x, boxes, shapes)
+    theirs = torchvision.ops.MultiScaleRoIAlign(list(x), output, ratio)(x, boxes, shapes)
+    assert ours.shape == theirs.shape == (180, 8, output, output)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    weights = torch.randn_like(ours)
+    ours_grad = torch.autograd.grad((ours * weights).sum(), list(x.values()))
+    theirs_grad = torch.autograd.grad((theirs * weights).sum(), list(x.values()))
+    for a, b in zip(ours_grad, theirs_grad):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_the_cpu_pooler_keeps_the_autocast_dtype_and_takes_no_boxes() -> None:
+    import torchvision
+
+    from facade_wwr.engines.roi_align import MultiScaleRoIAlign
+
+    x, boxes = _pyramid(0)
+    shapes = [(256, 341), (256, 341)]
+    low = {k: v.detach().bfloat16() for k, v in x.items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = MultiScaleRoIAlign(list(x), 7, 0)(low, boxes, shapes)
+        theirs = torchvision.ops.MultiScaleRoIAlign(list(x), 7, 0)(low, boxes, shapes)
+    assert ours.dtype == theirs.dtype == torch.bfloat16
+    torch.testing.assert_close(ours.float(), theirs.float(), atol=2e-2, rtol=1e-2)
+    none = MultiScaleRoIAlign(list(x), 14, 0)(x, [torch.zeros(0, 4), torch.zeros(0, 4)], shapes)
+    assert none.shape == (0, 8, 14, 14)
+
+
+@pytest.mark.parametrize("architecture", ["maskrcnn_resnet18_fpn_small", "maskrcnn_resnet50_fpn_v2"])
+def test_both_architectures_pool_with_the_cpu_pooler(architecture: str) -> None:
+    from facade_wwr.engines.roi_align import MultiScaleRoIAlign
+
+    net = get_engine("torchvision").build(ModelSettings(architecture=architecture), FAST, ["window"])
+    assert isinstance(net.roi_heads.box_roi_pool, MultiScaleRoIAlign)
+    assert isinstance(net.roi_heads.mask_roi_pool, MultiScaleRoIAlign)
+    assert net.roi_heads.mask_roi_pool.output_size == (14, 14)
 
 
 def test_the_cpu_gets_bfloat16_mixed_precision_where_it_has_it_natively() -> None:
