@@ -5,7 +5,8 @@ Architectures:
 * ``maskrcnn_resnet50_fpn_v2``: torchvision's improved R50-FPN Mask R-CNN, for real work (COCO weights).
 * ``maskrcnn_resnet18_fpn_small``: a ResNet-18 FPN with slim heads for CPU demos and tests, following the
   recipe measured for the demo (README, "Engines"): 128-channel FPN, 256-wide box head, 4x128 mask head,
-  two anchor sizes per level from (8, 16) to (128, 256), 256 px input, and ROI pooling with as many samples
+  three anchor sizes per level from (8, 16, 32) to (128, 256, 512), an anchor an object's from IoU 0.6 (not
+  0.7: a building cut by the frame matches few anchors), 256 px input, and ROI pooling with as many samples
   per bin as the ROI spans feature cells (``sampling_ratio=0``, detectron2's default; torchvision's fixed 2x2
   made training 3-10 % slower on the CPU, most ROIs being small windows). In training the RPN keeps 1,000
   proposals per level before NMS and 1,000 per image after it (torchvision: 2,000 and 2,000; detectron2
@@ -93,7 +94,8 @@ def _small(num_labels: int, model: ModelSettings, train: TrainSettings) -> nn.Mo
     )
     levels = ["0", "1", "2", "3"]  # the FPN outputs the ROI heads pool from (not the extra max-pool level)
     anchors = AnchorGenerator(
-        sizes=((8, 16), (16, 32), (32, 64), (64, 128), (128, 256)), aspect_ratios=((0.5, 1.0, 2.0),) * 5
+        sizes=((8, 16, 32), (16, 32, 64), (32, 64, 128), (64, 128, 256), (128, 256, 512)),
+        aspect_ratios=((0.5, 1.0, 2.0),) * 5,
     )
     return MaskRCNN(
         backbone,
@@ -107,6 +109,7 @@ def _small(num_labels: int, model: ModelSettings, train: TrainSettings) -> nn.Mo
         mask_head=MaskRCNNHeads(channels, [128, 128, 128, 128], 1),
         mask_predictor=MaskRCNNPredictor(128, 128, num_labels),
         rpn_batch_size_per_image=train.rpn_batch_size_per_image,
+        rpn_fg_iou_thresh=0.6,
         rpn_pre_nms_top_n_train=1000,
         rpn_post_nms_top_n_train=1000,
         box_batch_size_per_image=train.roi_batch_size_per_image,
