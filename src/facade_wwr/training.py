@@ -211,7 +211,7 @@ def lr_at(iteration: int, train: TrainSettings) -> float:
 def make_optimizer(module: torch.nn.Module, train: TrainSettings) -> torch.optim.Optimizer:
     params = [p for p in module.parameters() if p.requires_grad]
     if train.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=train.base_lr, weight_decay=train.weight_decay)
+        return torch.optim.AdamW(params, lr=train.base_lr, weight_decay=train.weight_decay, fused=True)
     return torch.optim.SGD(params, lr=train.base_lr, momentum=train.momentum, weight_decay=train.weight_decay)
 
 
