@@ -87,7 +87,8 @@ def test_small_variant_learns_on_demo_data(run: dict) -> None:
 def _buildings(model_dir: Path, photos: list[Path], out: Path, amp: bool) -> pd.DataFrame:
     predictor = load_predictor(model_dir, device="cpu", min_score=0.05, amp=amp)
     assert predict_photos(predictor, photos, out, progress=False)["written"] == len(photos)
-    return analyze_files(sorted(out.glob("*.parquet"))).table
+    # buildings from score 0.5: after 100 iterations few of them reach the default 0.7 yet
+    return analyze_files(sorted(out.glob("*.parquet")), threshold=0.5).table
 
 
 def test_float16_gives_the_same_buildings(run: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
