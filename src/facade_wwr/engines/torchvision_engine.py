@@ -13,7 +13,7 @@ Architectures:
   keeps 1,000 after): the NMS took a fifth of a CPU step, and val AP50 did not change (README, "Engines").
 
 On the CPU both architectures pool their ROIs with :class:`facade_wwr.engines.roi_align.MultiScaleRoIAlign`
-(torchvision's numbers, 3-4x faster forward and backward).
+(torchvision's numbers, about 4.5x faster forward and backward).
 
 Mixed precision: torchvision decodes box deltas in the dtype of the deltas, so under a bfloat16 autocast
 (8 significant bits: a 300 px coordinate is known to 2 px) proposals collapse to zero width and the box
