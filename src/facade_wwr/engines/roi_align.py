@@ -30,9 +30,9 @@ def roi_align_rows(
     (0: ``ceil(bin size)``, as torchvision). Returns K x C x output[0] x output[1] in float32."""
     dtype, device = torch.float32, rois.device
     channels = features[0].shape[1]
-    table = torch.cat([f.float().permute(0, 2, 3, 1).reshape(-1, channels) for f in features])
     if len(rois) == 0:
-        return table.new_zeros((0, channels, *output))
+        return features[0].new_zeros((0, channels, *output), dtype=dtype)
+    table = torch.cat([f.float().permute(0, 2, 3, 1).reshape(-1, channels) for f in features])
     with torch.no_grad():
         heights = torch.tensor([f.shape[2] for f in features], device=device)
         widths = torch.tensor([f.shape[3] for f in features], device=device)
