@@ -226,6 +226,28 @@ def test_both_architectures_pool_with_the_cpu_pooler(architecture: str) -> None:
     assert net.roi_heads.mask_roi_pool.output_size == (14, 14)
 
 
+@pytest.mark.parametrize("anchor_dtype", [torch.float32, torch.bfloat16])
+def test_the_rpn_matches_anchors_with_torchvisions_iou_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, anchor_dtype: torch.dtype
+) -> None:
+    import torchvision
+
+    from facade_wwr.engines import box_iou
+
+    _, (objects, anchors) = _pyramid(5)
+    anchors = torch.cat([anchors, objects[:7]]).to(anchor_dtype)  # some pairs overlap exactly
+    expected = torchvision.ops.box_iou(objects, anchors)
+    assert expected.max() > 0.99 and (expected == 0).any()
+    for block in (box_iou.BLOCK, 7 * len(anchors), 1):  # one block, a few rows per block, one element
+        monkeypatch.setattr(box_iou, "BLOCK", block)
+        ours = box_iou.box_iou(objects, anchors)
+        assert ours.dtype == torch.float32 and torch.equal(ours, expected)
+    assert torch.equal(box_iou.box_iou(anchors, objects), torchvision.ops.box_iou(anchors, objects))
+    assert box_iou.box_iou(objects[:0], anchors).shape == (0, 67)
+    net = get_engine("torchvision").build(ModelSettings(architecture="maskrcnn_resnet18_fpn_small"), FAST, ["w"])
+    assert net.rpn.box_similarity is box_iou.box_iou
+
+
 def test_the_cpu_gets_bfloat16_mixed_precision_where_it_has_it_natively() -> None:
     from facade_wwr import device
 
