@@ -17,8 +17,7 @@ from torch import Tensor
 BLOCK = 1 << 18
 
 
-def _iou_block(boxes1: Tensor, boxes2: Tensor, area2: Tensor) -> Tensor:
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
+def _iou_block(boxes1: Tensor, area1: Tensor, boxes2: Tensor, area2: Tensor) -> Tensor:
     a, b = boxes1[:, None], boxes2[None, :]
     w = torch.minimum(a[..., 2], b[..., 2]).sub_(torch.maximum(a[..., 0], b[..., 0]))
     h = torch.minimum(a[..., 3], b[..., 3]).sub_(torch.maximum(a[..., 1], b[..., 1]))
@@ -42,11 +41,11 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
     if n == 0 or m == 0:
         return boxes1.new_zeros((n, m), dtype=dtype)
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
+    area1, area2 = torchvision.ops.box_area(boxes1), torchvision.ops.box_area(boxes2)
     rows = max(1, BLOCK // m)
     if rows >= n:
-        return _iou_block(boxes1, boxes2, area2)
+        return _iou_block(boxes1, area1, boxes2, area2)
     out = boxes1.new_empty((n, m), dtype=dtype)
     for i in range(0, n, rows):
-        out[i : i + rows] = _iou_block(boxes1[i : i + rows], boxes2, area2)
+        out[i : i + rows] = _iou_block(boxes1[i : i + rows], area1[i : i + rows], boxes2, area2)
     return out
