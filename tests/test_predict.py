@@ -17,7 +17,7 @@ from facade_wwr.checkpoints import file_id
 from facade_wwr.cli import main
 from facade_wwr.engines import RawDetections
 from facade_wwr.errors import UserError, Warnings
-from facade_wwr.inference import encode_instances, load_predictor, predict_photos
+from facade_wwr.inference import background_batches, encode_instances, load_predictor, piece_scores, predict_photos
 from tests.helpers import make_data, untrained_model
 
 CAP = ["--max-detections", "20"]  # an untrained network finds hundreds of instances; 20 keep tests quick
@@ -41,14 +41,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"model": model, "model_dir": model.parent, "demo": data["photos"], "photos": photos, "data": data}
 
 
-def _check_file(path: Path, width: int, height: int, model_id: str, min_score: float = 0.05) -> pd.DataFrame:
+def _check_file(path: Path, width: int, height: int, model_id: str) -> pd.DataFrame:
     """Everything the contract promises about one prediction file."""
     p = predictions.read(path)
     assert (p.width, p.height, p.engine, p.model) == (width, height, "torchvision", model_id)
     t = pd.read_parquet(path)  # plain pandas reads it too
     assert list(t.columns) == predictions.COLUMNS
     assert t["instance"].tolist() == list(range(len(t)))
-    assert (np.diff(t["score"].to_numpy()) <= 0).all() and (t["score"] >= min_score).all()
+    assert (np.diff(t["score"].to_numpy()) <= 0).all() and ((t["score"] >= 0) & (t["score"] <= 1)).all()
     assert set(zip(t["category_id"], t["category"])) <= {(0, "window"), (1, "building")}
     assert ((t["x0"] >= 0) & (t["x1"] <= width) & (t["y0"] >= 0) & (t["y1"] <= height)).all()
     for counts, area in zip(t["mask_rle"], t["mask_area"]):
@@ -85,7 +85,7 @@ def test_npz_side_car_and_photo_list(setup: dict, tmp_path: Path) -> None:
     args = ["predict", "--model", str(setup["model"]), "--out", str(out), "--photos-from", str(listing), "--npz"]
     assert main(args + CAP + ["--min-score", "0.2", "--quiet"]) == 0
     for stem, (w, h) in ((setup["demo"][0].stem, (96, 96)), ("rotated", (80, 120))):
-        table = _check_file(out / f"{stem}.parquet", w, h, file_id(setup["model"]), min_score=0.2)
+        table = _check_file(out / f"{stem}.parquet", w, h, file_id(setup["model"]))
         dense = predictions.read_dense(out / f"{stem}.npz")
         assert dense.shape == (len(table), h, w)
         for m, counts in zip(dense, table["mask_rle"]):
@@ -209,6 +209,53 @@ def test_encoding_matches_torchvision_pasting() -> None:
     assert (
         mask_utils.decode([{"size": [h, w], "counts": r.encode()} for r in rles]).transpose(2, 0, 1) == expected
     ).all()
+
+
+def test_a_piece_keeps_the_share_of_its_score_that_is_new() -> None:
+    """A strip inside a wall found whole keeps only the score of its uncovered share; a neighbour that
+    touches keeps all; another class is not discounted; what counts is the union of the higher-scored masks;
+    an empty mask keeps its score."""
+    h, w = 40, 60
+    wall = np.zeros((h, w), bool)
+    wall[5:35, 0:30] = True
+    strip = np.zeros((h, w), bool)
+    strip[5:35, 20:40] = True  # half of it inside the wall
+    neighbour = np.zeros((h, w), bool)
+    neighbour[5:35, 40:60] = True
+    window = np.zeros((h, w), bool)
+    window[10:15, 22:26] = True
+    inside_both = np.zeros((h, w), bool)
+    inside_both[5:35, 25:45] = True  # a quarter in the wall, the strip covers the rest but a quarter
+    empty = np.zeros((h, w), bool)
+    stack = [wall, strip, neighbour, window, inside_both, empty]
+    rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"].decode() for m in stack]
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], np.float32)
+    classes = np.array([1, 1, 1, 0, 1, 1])
+    out = piece_scores(scores, classes, rles, h, w)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [0.9, 0.8 * 0.5, 0.7, 0.6, 0.5 * 0.0, 0.4], atol=1e-6)
+    # the network's order decides, not the discounted one; the same in any row order
+    order = np.array([5, 3, 1, 4, 0, 2])
+    again = piece_scores(scores[order], classes[order], [rles[i] for i in order], h, w)
+    np.testing.assert_allclose(again, out[order], atol=1e-6)
+    assert piece_scores(np.zeros(0, np.float32), np.zeros(0, np.int64), [], h, w).shape == (0,)
+
+
+def test_predicted_scores_are_the_discounted_ones(setup: dict, tmp_path: Path) -> None:
+    """What predict writes: the network's scores, each discounted for what its mask repeats, and sorted."""
+    predictor = load_predictor(setup["model"], device="cpu", min_score=0.0)
+    photos = setup["demo"][:2]
+    batch = next(iter(background_batches(photos, 2, predictor.min_size, predictor.max_size)))
+    predict_photos(predictor, photos, tmp_path / "pred", progress=False)
+    discounted = 0
+    for photo, raw in zip(batch, predictor.detect(batch)):
+        written = predictions.read(tmp_path / "pred" / f"{photo.path.stem}.parquet")
+        rles, _, _ = encode_instances(raw, photo.height, photo.width)
+        expected = piece_scores(raw.scores, raw.category_ids, rles, photo.height, photo.width)
+        assert len(raw.scores) > 0
+        np.testing.assert_allclose(written.table["score"].to_numpy(), np.sort(expected)[::-1], rtol=1e-6)
+        discounted += int((expected < raw.scores - 1e-6).sum())
+    assert discounted > 0  # an untrained model's masks overlap: some scores do change
 
 
 def test_photos_of_a_coco_file(setup: dict, tmp_path: Path) -> None:

@@ -6,6 +6,10 @@ Why this shape: decoding a 1920x1080 JPEG costs tens of milliseconds that the ne
 float mask, as torchvision's own post-processing does, would hold 300 x H x W floats per photo, so masks
 stay at the mask head's 28 x 28 until each is pasted into its box, thresholded, and run-length encoded
 from that box alone (the full-size mask is never made).
+
+Scores are then discounted for what a mask repeats (:func:`piece_scores`): the network often finds a
+wall both whole and in vertical strips, and box NMS keeps the strips, whose boxes overlap the whole one
+little, although their masks lie inside it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pycocotools import mask as mask_utils
 
 from facade_wwr import checkpoints, predictions
 from facade_wwr import masks as rle_masks
@@ -119,6 +124,33 @@ def paste_mask(prob: torch.Tensor, box: np.ndarray, height: int, width: int, thr
     return y0, y1, x0, x1, local[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0].numpy()
 
 
+def piece_scores(
+    scores: np.ndarray, category_ids: np.ndarray, rles: Sequence[str], height: int, width: int
+) -> np.ndarray:
+    """Each instance's score times the share of its mask that no higher-scored instance of its class
+    already covers (the union of their masks): a strip of a wall found whole keeps little of its score, a
+    neighbour that merely touches keeps all of it. Taken in the order of the network's scores; an empty
+    mask keeps its score.
+
+    On the demo city's val views (default run) this raised building mask AP50 from 0.50 to 0.57 and
+    windows from 0.846 to 0.852: a discount rather than removal, as Matrix NMS decays scores.
+    """
+    out = np.asarray(scores, dtype=np.float64).copy()
+    covered: dict[int, dict] = {}  # per class, the union of the masks seen so far
+    for i in np.argsort(-out, kind="stable"):
+        mask = rle_masks.rle(rles[i], height, width)
+        pixels = mask_utils.area(mask)
+        if pixels == 0:
+            continue
+        c = int(category_ids[i])
+        if c in covered:
+            out[i] *= 1.0 - mask_utils.area(mask_utils.merge([mask, covered[c]], intersect=True)) / pixels
+            covered[c] = mask_utils.merge([covered[c], mask])
+        else:
+            covered[c] = mask
+    return out.astype(np.asarray(scores).dtype, copy=False)
+
+
 def encode_instances(raw: RawDetections, height: int, width: int, threshold: float = 0.5, dense: bool = False):
     """Full-image RLE (and area) of every instance, encoded from its box alone (the full-size mask is never
     made: on a 1920x1080 photo that took most of the time); optionally the dense ``(N, H, W)`` stack."""
@@ -169,11 +201,14 @@ class Predictor:
     def encode(
         self, photos: Sequence[Photo], raws: Sequence[RawDetections], dense: bool = False
     ) -> list[EncodedInstances]:
-        """Masks of :meth:`detect`'s detections pasted into their photos and run-length encoded."""
+        """Masks of :meth:`detect`'s detections pasted into their photos and run-length encoded, scores
+        discounted for what their masks repeat (:func:`piece_scores`). A discounted score may fall under
+        the floor score the network was given; the instance is kept (dropping them cost AP50 0.02)."""
         out = []
         for photo, raw in zip(photos, raws):
             rles, areas, stack = encode_instances(raw, photo.height, photo.width, self.mask_threshold, dense)
-            out.append(EncodedInstances(raw.boxes, raw.scores, raw.category_ids, rles, areas, stack))
+            scores = piece_scores(raw.scores, raw.category_ids, rles, photo.height, photo.width)
+            out.append(EncodedInstances(raw.boxes, scores, raw.category_ids, rles, areas, stack))
         return out
 
     def predict(self, photos: Sequence[Photo], dense: bool = False) -> list[EncodedInstances]:
