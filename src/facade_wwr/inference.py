@@ -132,8 +132,9 @@ def piece_scores(
     neighbour that merely touches keeps all of it. Taken in the order of the network's scores; an empty
     mask keeps its score.
 
-    On the demo city's val views (default run) this raised building mask AP50 from 0.50 to 0.57 and
-    windows from 0.846 to 0.852: a discount rather than removal, as Matrix NMS decays scores.
+    On the demo city's 20 val views, the model of a default run (3 December) goes from mask AP50 0.674 to
+    0.710: buildings 0.501 to 0.568, windows 0.846 to 0.852. A discount rather than a removal, as Matrix
+    NMS decays scores: removing what lies mostly inside a better mask gained less (README, "Engines").
     """
     out = np.asarray(scores, dtype=np.float64).copy()
     covered: dict[int, dict] = {}  # per class, the union of the masks seen so far
