@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from facade_wwr import masks as rle_masks
 from facade_wwr import predictions
 from facade_wwr.checkpoints import file_id
 from facade_wwr.cli import main
@@ -228,17 +229,18 @@ def test_a_piece_keeps_the_share_of_its_score_that_is_new() -> None:
     inside_both[5:35, 25:45] = True  # a quarter in the wall, the strip covers the rest but a quarter
     empty = np.zeros((h, w), bool)
     stack = [wall, strip, neighbour, window, inside_both, empty]
-    rles = [mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))["counts"].decode() for m in stack]
+    rles = rle_masks.encode_many(np.stack(stack))
+    areas = [int(m.sum()) for m in stack]
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], np.float32)
     classes = np.array([1, 1, 1, 0, 1, 1])
-    out = piece_scores(scores, classes, rles, h, w)
+    out = piece_scores(scores, classes, rles, areas, h, w)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [0.9, 0.8 * 0.5, 0.7, 0.6, 0.5 * 0.0, 0.4], atol=1e-6)
     # the network's order decides, not the discounted one; the same in any row order
     order = np.array([5, 3, 1, 4, 0, 2])
-    again = piece_scores(scores[order], classes[order], [rles[i] for i in order], h, w)
+    again = piece_scores(scores[order], classes[order], [rles[i] for i in order], [areas[i] for i in order], h, w)
     np.testing.assert_allclose(again, out[order], atol=1e-6)
-    assert piece_scores(np.zeros(0, np.float32), np.zeros(0, np.int64), [], h, w).shape == (0,)
+    assert piece_scores(np.zeros(0, np.float32), np.zeros(0, np.int64), [], [], h, w).shape == (0,)
 
 
 def test_predicted_scores_are_the_discounted_ones(setup: dict, tmp_path: Path) -> None:
@@ -250,8 +252,8 @@ def test_predicted_scores_are_the_discounted_ones(setup: dict, tmp_path: Path) -
     discounted = 0
     for photo, raw in zip(batch, predictor.detect(batch)):
         written = predictions.read(tmp_path / "pred" / f"{photo.path.stem}.parquet")
-        rles, _, _ = encode_instances(raw, photo.height, photo.width)
-        expected = piece_scores(raw.scores, raw.category_ids, rles, photo.height, photo.width)
+        rles, areas, _ = encode_instances(raw, photo.height, photo.width)
+        expected = piece_scores(raw.scores, raw.category_ids, rles, areas, photo.height, photo.width)
         assert len(raw.scores) > 0
         np.testing.assert_allclose(written.table["score"].to_numpy(), np.sort(expected)[::-1], rtol=1e-6)
         discounted += int((expected < raw.scores - 1e-6).sum())

@@ -125,12 +125,12 @@ def paste_mask(prob: torch.Tensor, box: np.ndarray, height: int, width: int, thr
 
 
 def piece_scores(
-    scores: np.ndarray, category_ids: np.ndarray, rles: Sequence[str], height: int, width: int
+    scores: np.ndarray, category_ids: np.ndarray, rles: Sequence[str], areas: Sequence[int], height: int, width: int
 ) -> np.ndarray:
     """Each instance's score times the share of its mask that no higher-scored instance of its class
-    already covers (the union of their masks): a strip of a wall found whole keeps little of its score, a
-    neighbour that merely touches keeps all of it. Taken in the order of the network's scores; an empty
-    mask keeps its score.
+    already covers (the union of their masks; ``areas``: each mask's pixels, as encoded): a strip of a wall
+    found whole keeps little of its score, a neighbour that merely touches keeps all of it. Taken in the
+    order of the network's scores; an empty mask keeps its score.
 
     On the demo city's 20 val views, the model of a default run (3 December) goes from mask AP50 0.674 to
     0.710: buildings 0.501 to 0.568, windows 0.846 to 0.852. A discount rather than a removal, as Matrix
@@ -139,10 +139,10 @@ def piece_scores(
     out = np.asarray(scores, dtype=np.float64).copy()
     covered: dict[int, dict] = {}  # per class, the union of the masks seen so far
     for i in np.argsort(-out, kind="stable"):
-        mask = rle_masks.rle(rles[i], height, width)
-        pixels = mask_utils.area(mask)
+        pixels = areas[i]
         if pixels == 0:
             continue
+        mask = rle_masks.rle(rles[i], height, width)
         c = int(category_ids[i])
         if c in covered:
             out[i] *= 1.0 - mask_utils.area(mask_utils.merge([mask, covered[c]], intersect=True)) / pixels
@@ -208,7 +208,7 @@ class Predictor:
         out = []
         for photo, raw in zip(photos, raws):
             rles, areas, stack = encode_instances(raw, photo.height, photo.width, self.mask_threshold, dense)
-            scores = piece_scores(raw.scores, raw.category_ids, rles, photo.height, photo.width)
+            scores = piece_scores(raw.scores, raw.category_ids, rles, areas, photo.height, photo.width)
             out.append(EncodedInstances(raw.boxes, scores, raw.category_ids, rles, areas, stack))
         return out
 
