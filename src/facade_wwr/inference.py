@@ -134,7 +134,8 @@ def piece_scores(
 
     On the demo city's 20 val views, the model of a default run (3 December) goes from mask AP50 0.674 to
     0.710: buildings 0.501 to 0.568, windows 0.846 to 0.852. A discount rather than a removal, as Matrix
-    NMS decays scores: removing what lies mostly inside a better mask gained less (README, "Engines").
+    NMS decays scores: removing what lies mostly inside a better mask gained less (docs/measurements.md,
+    "Prediction-time experiments").
     """
     out = np.asarray(scores, dtype=np.float64).copy()
     covered: dict[int, dict] = {}  # per class, the union of the masks seen so far

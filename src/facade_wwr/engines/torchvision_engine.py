@@ -4,13 +4,14 @@ Architectures:
 
 * ``maskrcnn_resnet50_fpn_v2``: torchvision's improved R50-FPN Mask R-CNN, for real work (COCO weights).
 * ``maskrcnn_resnet18_fpn_small``: a ResNet-18 FPN with slim heads for CPU demos and tests, following the
-  recipe measured for the demo (README, "Engines"): 128-channel FPN, 256-wide box head, 4x128 mask head,
-  three anchor sizes per level from (8, 16, 32) to (128, 256, 512), an anchor an object's from IoU 0.6 (not
-  0.7: a building cut by the frame matches few anchors), 256 px input, and ROI pooling with as many samples
-  per bin as the ROI spans feature cells (``sampling_ratio=0``, detectron2's default; torchvision's fixed 2x2
-  made training 3-10 % slower on the CPU, most ROIs being small windows). In training the RPN keeps 1,000
-  proposals per level before NMS and 1,000 per image after it (torchvision: 2,000 and 2,000; detectron2
-  keeps 1,000 after): the NMS took a fifth of a CPU step, and val AP50 did not change (README, "Engines").
+  recipe measured for the demo (docs/measurements.md, "Training recipe experiments"): 128-channel FPN,
+  256-wide box head, 4x128 mask head, three anchor sizes per level from (8, 16, 32) to (128, 256, 512), an
+  anchor an object's from IoU 0.6 (not 0.7: a building cut by the frame matches few anchors), 256 px input,
+  and ROI pooling with as many samples per bin as the ROI spans feature cells (``sampling_ratio=0``,
+  detectron2's default; torchvision's fixed 2x2 made training 3-10 % slower on the CPU, most ROIs being small
+  windows). In training the RPN keeps 1,000 proposals per level before NMS and 1,000 per image after it
+  (torchvision: 2,000 and 2,000; detectron2 keeps 1,000 after): the NMS took a fifth of a CPU step, and val
+  AP50 did not change (docs/measurements.md, "Speed work").
 
 On the CPU both architectures pool their ROIs with :class:`facade_wwr.engines.roi_align.MultiScaleRoIAlign`
 (torchvision's numbers, about 4.5x faster forward and backward).
