@@ -1,11 +1,14 @@
 """Pose refinement: the camera pose under which the rendered footprints agree best with the building masks.
 
 **Agreement** of a pose: the mean, over a photo's kept buildings, of the IoU between the building's mask
-and the rendered region of the footprint that overlaps it most (``facade_wwr.prisms``), on a grid of
-sample pixels. Scoring building by building, rather than the union of all buildings against all
-footprints, keeps an attached row from matching one building off: a shifted row still covers the union
-well, but no building its own footprint. Buildings under :data:`MIN_SHARE` of the photo are left out of
-the mean (a speck of a mask says little about the pose); they are still linked.
+and the rendered region of its footprints (``facade_wwr.prisms``), on a grid of sample pixels. A
+building's footprints are the one its mask overlaps most and every other one whose rendered region lies
+at least :data:`INSIDE` within the mask: a trained model often draws one mask over two attached
+buildings, and matched to one footprint alone such a mask pulls the pose towards a narrower hfov (the
+footprint zoomed to fill it). Scoring building by building, rather than the union of all buildings
+against all footprints, keeps an attached row from matching one building off: a shifted row still covers
+the union well, but no building its own footprints. Buildings under :data:`MIN_SHARE` of the photo are
+left out of the mean (a speck of a mask says little about the pose); they are still linked.
 
 The search maximises the agreement minus a weak pull towards the given pose (:data:`PRIOR_WEIGHT` times
 the sum of squared deviations in units of :func:`sigmas`), so that among poses the masks cannot tell
@@ -66,6 +69,8 @@ COARSE_SAMPLES = 12_000
 FINE_SAMPLES = 40_000
 #: Buildings covering less of the photo than this are left out of the agreement.
 MIN_SHARE = 0.002
+#: A footprint whose rendered samples lie at least this much within a building's mask counts in its IoU.
+INSIDE = 0.5
 START_HEADING_STEP = 2.0
 START_HFOVS = 4
 #: Camera heights (metres) also started from when the height is unknown (upper floors).
@@ -178,9 +183,10 @@ def sample_grid(width: int, height: int, samples: int) -> tuple[np.ndarray, np.n
 
 
 def agreement(building: np.ndarray, footprint: np.ndarray, n_buildings: int, n_footprints: int, eligible) -> np.ndarray:
-    """Mean over the ``eligible`` buildings of the IoU of each building's samples with the samples of the
-    footprint that overlaps it most, for each row of ``footprint`` (``(k, n)``: footprint + 1 seen by each
-    sample under k poses, 0 for none); 0 without buildings."""
+    """Mean over the ``eligible`` buildings of the IoU of each building's samples with the samples of its
+    footprints (the one that overlaps it most, and any lying :data:`INSIDE` within it), for each row of
+    ``footprint`` (``(k, n)``: footprint + 1 seen by each sample under k poses, 0 for none); 0 without
+    buildings."""
     k = footprint.shape[0]
     if not eligible.any() or n_footprints == 0:
         return np.zeros(k)
@@ -190,9 +196,11 @@ def agreement(building: np.ndarray, footprint: np.ndarray, n_buildings: int, n_f
     per_building = counts[:, 1:].sum(axis=2)
     per_footprint = counts[:, :, 1:].sum(axis=1)
     inter = counts[:, 1:, 1:]
-    best = np.argmax(inter, axis=2)
-    shared = np.take_along_axis(inter, best[:, :, None], axis=2)[:, :, 0]
-    union = per_building + np.take_along_axis(per_footprint, best, axis=1) - shared
+    rendered = per_footprint[:, None, :]
+    mine = (inter >= INSIDE * rendered) & (rendered > 0)
+    np.put_along_axis(mine, np.argmax(inter, axis=2)[:, :, None], True, axis=2)
+    shared = (inter * mine).sum(axis=2)
+    union = per_building + (rendered * mine).sum(axis=2) - shared  # footprints' samples never overlap
     iou = shared / np.maximum(union, 1)
     return iou[:, eligible].mean(axis=1)
 
