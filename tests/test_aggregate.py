@@ -306,8 +306,9 @@ def test_workflow_on_real_val_photos_writes_a_geopackage_with_plateau_ids(real_d
     assert len(gdf) == sum(1 for i in ids if i) > 11000  # every footprint with an id
     assert gdf["footprint_id"].str.match(r"131\d\d-bldg-").all()
     seen = gdf[gdf["wwr"].notna()]
-    # of the val photos only the rooftop view carries building polygons: its 12 linked buildings
-    assert len(seen) >= 8 and seen["wwr"].between(0, 1).all() and (seen["photos"] >= 1).all()
+    # of the val photos only the rooftop view carries building polygons: 9 of its 13 buildings linked, to 7
+    # footprints with a WWR (3 December; 12 linked before a mask's IoU counted every footprint within it)
+    assert len(seen) >= 6 and seen["wwr"].between(0, 1).all() and (seen["photos"] >= 1).all()
     cea = pd.read_csv(work / "results" / "footprints_cea.csv")
     assert len(cea) == len(seen) and set(cea["Name"]) == set(seen["footprint_id"])
     assert sorted(p.stem for p in (work / "results" / "links").glob("*.parquet")) == sorted(shards)
