@@ -524,3 +524,14 @@ def test_a_mask_over_two_attached_buildings_does_not_narrow_an_unknown_hfov() ->
     assert result.after > 0.97
     assert result.params.hfov == pytest.approx(75.0, abs=2.0)
     assert result.params.heading == pytest.approx(5.0, abs=1.0)
+
+
+def test_a_window_cut_by_a_wall_corner_counts_on_the_wall_most_of_it_is_on() -> None:
+    """Window 5 has three measured pixels on wall 0 and one on wall 1: all four count on wall 0; a pixel on
+    no wall, and pixels of no window, keep what they had."""
+    from facade_wwr.link import snap_windows
+
+    edge = np.array([0, 0, 1, 0, 1, 1, 1, -1, 2])
+    window_id = np.array([5, 5, 5, 5, 7, 7, -1, 5, -1])
+    np.testing.assert_array_equal(snap_windows(edge, window_id), [0, 0, 0, 0, 1, 1, 1, -1, 2])
+    np.testing.assert_array_equal(snap_windows(edge, np.full(9, -1)), edge)

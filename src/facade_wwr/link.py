@@ -14,7 +14,9 @@ Per photo (``facade-wwr link``):
 4. the building's pixels on each wall of that footprint are measured on the wall's plane: a pixel centre
    covers ``|det H^-1| / |w'|^3`` m^2 (``facade_wwr.camera``). Pixels of the mask where the render shows no
    nearer surface and whose ray meets a wall of the footprint above its recorded height count on that wall
-   (a height that is missing or too low takes nothing away); pixels on the roof count in neither area.
+   (a height that is missing or too low takes nothing away); pixels on the roof count in neither area. A
+   window's pixels all count on the wall most of them fall on (:func:`snap_windows`: a window never turns a
+   corner).
    Wall-plane WWR = window m^2 / wall m^2; the pixel WWR stays beside it; a wall seen farther than
    ``geo.max_view_angle`` from its normal is flagged ``edge_on``.
 
@@ -124,15 +126,16 @@ def building_samples(rles: list[dict], rows: np.ndarray, cols: np.ndarray) -> np
     return out
 
 
-def window_union(rles: list[dict], width: int, height: int) -> np.ndarray:
-    """The union of the kept window masks, a boolean ``(height, width)`` array."""
-    union = np.zeros((height, width), dtype=bool)
-    for rle in rles:
-        crop = masks.crop(rle)
+def window_labels(rles: list[dict], width: int, height: int) -> np.ndarray:
+    """The kept window each pixel shows (index into ``rles``, -1 none), a ``(height, width)`` array; where
+    window masks overlap the higher-scoring (earlier) one wins."""
+    labels = np.full((height, width), -1, dtype=np.int32)
+    for k in reversed(range(len(rles))):
+        crop = masks.crop(rles[k])
         if crop is not None:
             x0, y0, x1, y1 = crop.box
-            union[y0:y1, x0:x1] |= crop.mask
-    return union
+            labels[y0:y1, x0:x1][crop.mask] = k
+    return labels
 
 
 # --------------------------------------------------------------------------- pose
@@ -321,10 +324,14 @@ class Pixels:
 
     ys: np.ndarray
     xs: np.ndarray
-    window: np.ndarray
+    window_id: np.ndarray  # the kept window each pixel shows, -1 none
     azimuth: np.ndarray
     slope: np.ndarray
     sampled: np.ndarray
+
+    @property
+    def window(self) -> np.ndarray:
+        return self.window_id >= 0
 
     @property
     def u(self) -> np.ndarray:
@@ -343,7 +350,7 @@ class Pixels:
 
 
 def mask_pixels(instances: KeptInstances, camera: Camera) -> list[Pixels]:
-    windows = window_union(instances.window_rles, camera.width, camera.height)
+    windows = window_labels(instances.window_rles, camera.width, camera.height)
     out = []
     for rle in instances.building_rles:
         crop = masks.crop(rle)
@@ -466,7 +473,7 @@ def link_buildings(
             continue
         scene = c.view.scene
         edge, flat, _ = candidates[b]
-        edge = np.where(owner[flat] == b, edge, -1)
+        edge = snap_windows(np.where(owner[flat] == b, edge, -1), px.window_id)
         order = np.argsort(edge, kind="stable")
         sorted_edges = edge[order]
         present = np.flatnonzero(np.bincount(edge[edge >= 0], minlength=scene.n_edges))
@@ -477,6 +484,22 @@ def link_buildings(
             d = scene.ends[e] - scene.starts[e]
             azimuth = normal_azimuth(float(d[0]), float(d[1]))
             link.walls.append(WallMeasure(int(scene.wall[e]), int(e), n, wn, m2, wm2, angle, dist, azimuth))
+    return out
+
+
+def snap_windows(edge: np.ndarray, window_id: np.ndarray) -> np.ndarray:
+    """``edge`` (each pixel's wall, -1 none) with every window's measured pixels on the one wall most of them
+    fall on: a window never turns a corner, so a window mask that the corner of a slightly wrong pose cuts
+    counts on its wall, not a little on the blank one beside it."""
+    on = np.flatnonzero((window_id >= 0) & (edge >= 0))
+    if not on.size:
+        return edge
+    pairs, counts = np.unique(np.stack([window_id[on], edge[on]]), axis=1, return_counts=True)
+    order = np.lexsort((-counts, pairs[0]))  # per window, its most frequent wall first
+    first = order[np.r_[True, pairs[0][order][1:] != pairs[0][order][:-1]]]
+    wall_of = dict(zip(pairs[0][first].tolist(), pairs[1][first].tolist()))
+    out = edge.copy()
+    out[on] = [wall_of[w] for w in window_id[on].tolist()]
     return out
 
 
