@@ -3,16 +3,16 @@
 Run: python benchmarks/eval_link_real.py [--data ../shared/datasets/japan-buildings] [--work DIR]
      [--readme-image /tmp/link-real.jpg]
 
-Reads the EXIF pose of every val photo, then links, with ground-truth masks (the VIA polygons) as
-predictions and the EXIF poses, the rooftop val view `_0CfAgwU4GRi9S6yzBbnxQ.jpg` and the 11 train photos
-that carry both GPS and building polygons to `footprints/plateau-2020.geojson` (`--id-column 建物ID
---height-column measuredHeight`, every other setting at its default). Prints per photo the agreement (mean
-IoU of each building's mask with its best footprint's render) before and after refinement, the silhouette
-IoU (all building masks against all rendered footprints: the measure of the first feasibility check) at the
-EXIF pose with the default hfov, pitch and height and at the refined pose, the refined pose, and how many
-buildings got a PLATEAU ID. Overlays go to ``--work``/overlays; ``--readme-image`` also
-writes the overlay of the street view `train/DWCf628rMiMc6e5Xo18Li0.jpg` there, 1280 px wide (outside the
-repository: the photo belongs to the data set, which is never copied into it).
+Reads the EXIF pose of every val photo, then links, with ground-truth masks (the VIA polygons) as predictions
+and the EXIF poses, the rooftop val view `_0CfAgwU4GRi9S6yzBbnxQ.jpg` and the 11 train photos that carry both
+GPS and building polygons to `footprints/plateau-2020.geojson` (`--id-column 建物ID --height-column
+measuredHeight`, every other setting at its default). Prints per photo the agreement (mean IoU of each
+building's mask with its footprints' render, ``facade_wwr.refine``) before and after refinement, the
+silhouette IoU (all building masks against all rendered footprints: the measure of the first feasibility
+check) at the EXIF pose with the default hfov, pitch and height and at the refined pose, the refined pose, and
+how many buildings got a PLATEAU ID. Overlays go to ``--work``/overlays; ``--readme-image`` also writes the
+overlay of the street view `train/DWCf628rMiMc6e5Xo18Li0.jpg` there, 1280 px wide (outside the repository: the
+photo belongs to the data set, which is never copied into it).
 """
 
 from __future__ import annotations
