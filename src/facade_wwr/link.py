@@ -318,7 +318,7 @@ def measure_wall(camera: Camera, scene: prisms.Scene, edge: int, u: np.ndarray, 
 
 @dataclass
 class Pixels:
-    """A kept building's mask pixels: rows, columns, whether each is a window pixel, the rays through their
+    """A kept building's mask pixels: rows, columns, the kept window each shows, the rays through their
     centres (azimuth, slope), and the pixels sampled to decide its link (every ``stride``-th row and column
     of a large mask)."""
 
@@ -328,10 +328,6 @@ class Pixels:
     azimuth: np.ndarray
     slope: np.ndarray
     sampled: np.ndarray
-
-    @property
-    def window(self) -> np.ndarray:
-        return self.window_id >= 0
 
     @property
     def u(self) -> np.ndarray:
@@ -480,7 +476,8 @@ def link_buildings(
         bounds = np.searchsorted(sorted_edges, np.stack([present, present + 1]))
         for e, lo, hi in zip(present, bounds[0], bounds[1]):
             on = order[lo:hi]  # the pixels on wall e
-            n, wn, m2, wm2, angle, dist = measure_wall(view.camera, scene, int(e), px.u[on], px.v[on], px.window[on])
+            window = px.window_id[on] >= 0
+            n, wn, m2, wm2, angle, dist = measure_wall(view.camera, scene, int(e), px.u[on], px.v[on], window)
             d = scene.ends[e] - scene.starts[e]
             azimuth = normal_azimuth(float(d[0]), float(d[1]))
             link.walls.append(WallMeasure(int(scene.wall[e]), int(e), n, wn, m2, wm2, angle, dist, azimuth))
@@ -494,12 +491,11 @@ def snap_windows(edge: np.ndarray, window_id: np.ndarray) -> np.ndarray:
     on = np.flatnonzero((window_id >= 0) & (edge >= 0))
     if not on.size:
         return edge
-    pairs, counts = np.unique(np.stack([window_id[on], edge[on]]), axis=1, return_counts=True)
-    order = np.lexsort((-counts, pairs[0]))  # per window, its most frequent wall first
-    first = order[np.r_[True, pairs[0][order][1:] != pairs[0][order][:-1]]]
-    wall_of = dict(zip(pairs[0][first].tolist(), pairs[1][first].tolist()))
+    ids, walls = window_id[on].astype(np.int64), edge[on]
+    n_walls = int(walls.max()) + 1
+    counts = np.bincount(ids * n_walls + walls, minlength=(int(ids.max()) + 1) * n_walls).reshape(-1, n_walls)
     out = edge.copy()
-    out[on] = [wall_of[w] for w in window_id[on].tolist()]
+    out[on] = counts.argmax(axis=1)[ids]  # each window's most frequent wall
     return out
 
 
