@@ -319,17 +319,88 @@ def test_training_set_errors(tmp_path: Path, data: dict) -> None:
 # ---------------------------------------------------------------------------------------------- mask pasting
 
 
-def test_paste_mask_matches_torchvision() -> None:
+def _rectangles(n: int, h: int, w: int, seed: int) -> list[np.ndarray]:
+    """``n`` ground-truth masks of one rectangle each, 3 to 40 pixels a side, in an ``h x w`` image."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        bw, bh = rng.integers(3, 40, size=2)
+        x, y = rng.integers(0, w - bw), rng.integers(0, h - bh)
+        mask = np.zeros((h, w), dtype=np.float32)
+        mask[y : y + bh, x : x + bw] = 1
+        out.append(mask)
+    return out
+
+
+def _cut_and_paste(mask: np.ndarray, aligned: bool, paste) -> tuple[float, float]:
+    """(IoU, area ratio) of ``mask`` cut into 28 x 28 cells at its box as a mask head's training target is
+    (RoIAlign, ``aligned`` as the engine's loss has it) and pasted back by ``paste(cells, box)``."""
+    from torchvision.ops import roi_align
+
+    ys, xs = np.nonzero(mask)
+    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32)
+    cells = roi_align(torch.from_numpy(mask)[None, None], [torch.from_numpy(box)[None]], 28, 1.0, aligned=aligned)
+    pasted = paste(cells[0, 0], box) > 0.5
+    truth = mask > 0
+    return (pasted & truth).sum() / (pasted | truth).sum(), pasted.sum() / truth.sum()
+
+
+@pytest.mark.parametrize("aligned", [False, True], ids=["torchvision", "detectron2"])
+def test_paste_mask_puts_a_training_target_back_on_its_pixels(aligned: bool) -> None:
+    """A ground-truth mask cut into cells as the engine's mask loss cuts it (torchvision: RoIAlign
+    ``aligned=False``, detectron2: ``aligned=True``) and pasted with that engine's offset lands on its own
+    pixels; torchvision's own pasting grows every mask, most of all the small ones."""
     from torchvision.models.detection.roi_heads import paste_masks_in_image
 
-    g = torch.Generator().manual_seed(0)
-    probs = torch.rand(5, 28, 28, generator=g)
-    boxes = torch.tensor(
-        [[10.3, 20.7, 60.2, 90.1], [0, 0, 120, 80], [100, 50, 119.5, 79.9], [-5, -5, 20, 20], [30, 30, 31, 31]]
-    )
-    expected = paste_masks_in_image(probs[:, None], boxes, (80, 120))[:, 0] > 0.5
-    for i in range(5):
-        y0, y1, x0, x1, local = paste_mask(probs[i], boxes[i].numpy(), 80, 120)
-        full = np.zeros((80, 120), dtype=bool)
+    h, w = 80, 120
+    offset = 0.0 if not aligned else 0.5
+
+    def ours(cells, box):
+        y0, y1, x0, x1, local = paste_mask(cells, box, h, w, offset=(offset, offset))
+        full = np.zeros((h, w), dtype=bool)
         full[y0:y1, x0:x1] = local
-        assert (full == expected[i].numpy()).all()
+        return full
+
+    def torchvision(cells, box):
+        return paste_masks_in_image(cells[None, None], torch.from_numpy(box)[None], (h, w))[0, 0].numpy()
+
+    masks = _rectangles(60, h, w, seed=0)
+    ious, ratios = zip(*(_cut_and_paste(m, aligned, ours) for m in masks))
+    assert min(ious) > 0.9 and np.mean(ious) > 0.97
+    assert abs(np.mean(ratios) - 1) < 0.03
+    if not aligned:
+        _, grown = zip(*(_cut_and_paste(m, aligned, torchvision) for m in masks))
+        assert np.mean(grown) > 1.05
+
+
+def test_a_mask_predicted_on_a_resized_photo_lands_on_the_photo_s_pixels() -> None:
+    """Cells cut (torchvision's way) from a photo shrunk to half its size, mapped back by
+    ``RawDetections.from_network``, paste onto the full-size photo's own pixels: none outside, and all but
+    the column and row that RoIAlign ``aligned=False`` leaves out of the cells (half an input pixel at the
+    box's left and top); without the offset for the resizing, the mask moves a pixel up and left."""
+    from torchvision.ops import roi_align
+
+    from facade_wwr.engines import RawDetections
+
+    h, w = 120, 160
+    small = np.zeros((h // 2, w // 2), dtype=np.float32)
+    small[10:30, 20:27] = 1
+    full = np.kron(small, np.ones((2, 2), dtype=np.float32)) > 0
+    box = torch.tensor([[20.0, 10.0, 27.0, 30.0]])
+    cells = roi_align(torch.from_numpy(small)[None, None], [box], 28, 1.0, aligned=False)[:, 0]
+    raw = RawDetections.from_network(
+        box, torch.ones(1), torch.zeros(1, dtype=torch.int64), cells, (h // 2, w // 2), (h, w), mask_shift=0.5
+    )
+    assert raw.mask_offset == (-0.5, -0.5)
+
+    def pasted(offset: tuple[float, float]) -> np.ndarray:
+        y0, y1, x0, x1, local = paste_mask(raw.mask_probs[0], raw.boxes[0], h, w, offset=offset)
+        out = np.zeros((h, w), dtype=bool)
+        out[y0:y1, x0:x1] = local
+        return out
+
+    expected = full.copy()
+    expected[20, :] = expected[:, 40] = False  # the object's top row and left column
+    right = pasted(raw.mask_offset)
+    assert (right == expected).all()
+    assert not pasted((0.0, 0.0))[59].any()  # without it, the mask moves a pixel up: the bottom row is lost

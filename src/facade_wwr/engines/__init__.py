@@ -43,12 +43,15 @@ class RawDetections:
 
     ``mask_probs`` are the mask head's low-resolution probabilities (N, M, M) for each box; pasting them
     into the full photo happens once, in :mod:`facade_wwr.inference`, for every engine alike.
+    ``mask_offset`` (x, y) places the photo's pixels in the cells' frame: pixel ``j`` of the photo lies at
+    box coordinate ``j + offset``, as the mask head's training targets were cut (see :meth:`from_network`).
     """
 
     boxes: np.ndarray  # (N, 4) float32
     scores: np.ndarray  # (N,) float32
     category_ids: np.ndarray  # (N,) int64, 0-based
     mask_probs: torch.Tensor  # (N, M, M) float32, on the CPU
+    mask_offset: tuple[float, float] = (0.5, 0.5)
 
     @classmethod
     def from_network(
@@ -59,9 +62,18 @@ class RawDetections:
         mask_probs: torch.Tensor,
         input_size: tuple[int, int],
         original_size: tuple[int, int],
+        mask_shift: float,
     ) -> RawDetections:
         """From a network's outputs on any device and in any precision: boxes in the resized input's frame
-        (``input_size`` = ``(h, w)``) are mapped to the photo's (``original_size``) and clipped to it."""
+        (``input_size`` = ``(h, w)``) are mapped to the photo's (``original_size``) and clipped to it.
+
+        ``mask_shift``: how far, in input pixels, the mask head's cells lie right of and below their box,
+        as its training targets were cut. torchvision's ``maskrcnn_loss`` cuts them with RoIAlign
+        ``aligned=False``, which reads pixel ``k``'s value at coordinate ``k`` rather than at its centre
+        ``k + 0.5``, so its targets sample the image half an input pixel right of and below the box (0.5);
+        detectron2 cuts them with ``aligned=True`` (0). A pixel's centre ``j + 0.5`` of the photo then lies
+        at box coordinate ``j + 0.5 - mask_shift * (photo size / input size)``.
+        """
         import numpy as np
 
         (h, w), (oh, ow) = input_size, original_size
@@ -73,6 +85,7 @@ class RawDetections:
             scores=scores.float().cpu().numpy().astype(np.float32),
             category_ids=category_ids.cpu().numpy().astype(np.int64),
             mask_probs=mask_probs.float().cpu(),
+            mask_offset=(0.5 - mask_shift * ow / w, 0.5 - mask_shift * oh / h),
         )
 
 

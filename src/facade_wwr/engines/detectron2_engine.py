@@ -118,7 +118,13 @@ class Detectron2Engine:
         results = module.inference(inputs, do_postprocess=False)  # masks stay 28 x 28 probabilities
         return [
             RawDetections.from_network(
-                r.pred_boxes.tensor, r.scores, r.pred_classes, r.pred_masks[:, 0], tuple(im.shape[-2:]), original
+                r.pred_boxes.tensor,
+                r.scores,
+                r.pred_classes,
+                r.pred_masks[:, 0],
+                tuple(im.shape[-2:]),
+                original,
+                mask_shift=0.0,  # BitMasks.crop_and_resize: RoIAlign aligned=True
             )
             for r, im, original in zip(results, images, original_sizes)
         ]

@@ -225,6 +225,8 @@ class TorchvisionEngine:
         proposals, _ = module.rpn(batch, features)
         detections, _ = module.roi_heads(features, proposals, batch.image_sizes)
         return [
-            RawDetections.from_network(d["boxes"], d["scores"], d["labels"] - 1, d["masks"][:, 0], size, original)
+            RawDetections.from_network(
+                d["boxes"], d["scores"], d["labels"] - 1, d["masks"][:, 0], size, original, mask_shift=0.5
+            )
             for d, size, original in zip(detections, batch.image_sizes, original_sizes)
         ]
