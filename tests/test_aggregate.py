@@ -71,6 +71,43 @@ def test_footprint_wwr_is_window_area_over_wall_area_over_all_photos() -> None:
     )
 
 
+def test_linked_views_truth_leaves_out_the_photos_where_a_building_was_missed() -> None:
+    """F1's south wall shows in a.jpg (WWR 0.5) and b.jpg (0.1); the model linked F1 in a.jpg alone. The
+    visible-part truth of both photos says 0.2 (an error of 30 points: the miss in b.jpg); the truth of the
+    views it linked says 0.5 (no error: the measurement is exact)."""
+    from facade_wwr import geo_evaluation
+
+    links = pd.DataFrame([_row("a.jpg", "F1", "south", 10.0, 5.0), _row("b.jpg", "F9", "north", 20.0, 2.0)])
+    links["wall_pixels"], links["window_pixels"] = 1000, 200
+    views = pd.DataFrame(
+        [
+            {**_row("a.jpg", "F1", "south", 10.0, 5.0), "view_angle": 10.0},
+            {**_row("b.jpg", "F1", "south", 30.0, 3.0), "view_angle": 10.0},
+            {**_row("b.jpg", "F9", "north", 20.0, 2.0), "view_angle": 10.0},
+        ]
+    )
+    truth = {
+        "truth_view_buildings.csv": pd.DataFrame(
+            {"file_name": ["a.jpg", "b.jpg", "b.jpg"], "footprint_id": ["F1", "F1", "F9"]}
+        ),
+        "truth_views.csv": views,
+        "truth_footprints.csv": pd.DataFrame(
+            {
+                "footprint_id": ["F1", "F9"],
+                "roof": ["flat", "flat"],
+                "wwr": [0.2, 0.1],
+                **{f"wwr_{o}": [np.nan, np.nan] for o in ("north", "east", "south", "west")},
+            }
+        ),
+    }
+    result = geo_evaluation.evaluate(links, truth, max_view_angle=75.0)
+    every, linked = result["wwr_vs_visible_truth"]["south"], result["wwr_vs_linked_views_truth"]["south"]
+    assert every["mae_points"] == pytest.approx(30.0) and linked["mae_points"] == pytest.approx(0.0)
+    assert result["wwr_vs_linked_views_truth"]["north"]["mae_points"] == pytest.approx(0.0)
+    assert result["links"]["found"] == 2 and result["links"]["visible_buildings"] == 3
+    assert any("views it linked" in line for line in geo_evaluation.summary_lines(result))
+
+
 def test_cea_table_fills_unseen_orientations_and_says_so() -> None:
     table = pd.DataFrame(
         {

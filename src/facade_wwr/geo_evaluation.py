@@ -10,6 +10,10 @@ Measured over the photos of the link tables, with the city's truth files (``faca
   mean absolute error in points (100 × WWR) against
   - the *visible-part* truth aggregated the same way: ``truth_views.csv`` rows of those photos, walls seen
     within ``geo.max_view_angle`` of their normal (the method's own error);
+  - the visible-part truth of the *linked views* alone: the rows of the (photo, footprint) pairs that a
+    building was linked and measured in. Its error is the measurement's, given the link; the first one adds
+    what the detector missed (a building not found, or not linked, in a photo that shows it), so the gap
+    between the two is the cost of the misses, which ``links`` counts;
   - the *whole-wall* truth of ``truth_footprints.csv`` (what a modeller gets from the photos taken);
   - beside it, the same with the pixel WWR (Σ window pixels / Σ wall pixels) against the visible-part truth.
   Only footprints and orientations that both the method and the truth have a value for are compared (the
@@ -72,10 +76,17 @@ def link_scores(links: pd.DataFrame, visible: pd.DataFrame) -> dict[str, Any]:
 
 
 def visible_truth(
-    views: pd.DataFrame, photos: set[str], max_view_angle: float, min_wall_m2: float = aggregate.MIN_WALL_M2
+    views: pd.DataFrame,
+    photos: set[str],
+    max_view_angle: float,
+    min_wall_m2: float = aggregate.MIN_WALL_M2,
+    pairs: set[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
-    """The visible-part truth per footprint, aggregated as ``aggregate`` aggregates the links."""
+    """The visible-part truth per footprint, aggregated as ``aggregate`` aggregates the links; with
+    ``pairs``, only the rows of those (photo, footprint) pairs."""
     rows = views[views["file_name"].isin(photos) & (views["view_angle"] <= max_view_angle)]
+    if pairs is not None:
+        rows = rows[[pair in pairs for pair in zip(rows["file_name"], rows["footprint_id"].astype(str))]]
     rows = rows[rows["wall_m2"] > 0]
     as_links = pd.DataFrame(
         {
@@ -129,6 +140,9 @@ def evaluate(
     photos = set(links.attrs.get("photos") or links["file_name"])
     predicted = aggregate.aggregate(links, min_wall_m2)
     visible = visible_truth(truth["truth_views.csv"], photos, max_view_angle, min_wall_m2)
+    measured = aggregate.counted(links)
+    pairs = set(zip(measured["file_name"], measured["footprint_id"].astype(str)))
+    linked_views = visible_truth(truth["truth_views.csv"], photos, max_view_angle, min_wall_m2, pairs)
     whole = truth["truth_footprints.csv"]
     whole = whole[["footprint_id", "wwr", *(f"wwr_{o}" for o in ORIENTATIONS)]]
     roofs = truth["truth_footprints.csv"].set_index("footprint_id")["roof"]
@@ -145,6 +159,7 @@ def evaluate(
         "links": link_scores(links, truth["truth_view_buildings.csv"]),
         "footprints_seen": int(len(predicted)),
         "wwr_vs_visible_truth": _errors(predicted, visible),
+        "wwr_vs_linked_views_truth": _errors(predicted, linked_views),
         "wwr_vs_whole_wall_truth": _errors(predicted, whole),
         "pixel_wwr_vs_visible_truth": _errors(pixels, visible),
         "by_roof": by_roof,
@@ -169,9 +184,12 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for part, label in (
         (result["wwr_vs_visible_truth"], "wall-plane WWR vs visible-part truth"),
         (result["by_roof"]["flat"]["wwr_vs_visible_truth"], "the same, flat-roofed footprints"),
+        (result.get("wwr_vs_linked_views_truth"), "the same, views it linked"),  # not in older geo.json
         (result["wwr_vs_whole_wall_truth"], "wall-plane WWR vs whole-wall truth"),
         (result["pixel_wwr_vs_visible_truth"], "pixel WWR vs visible-part truth"),
     ):
+        if part is None:
+            continue
         cells = ", ".join(
             f"{name} {fmt(part[name]['mae_points'])} ({part[name]['footprints']})"
             for name in ("overall", *ORIENTATIONS)

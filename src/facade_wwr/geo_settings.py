@@ -55,7 +55,7 @@ class GeoSettings:
         0.3, "a photo whose best agreement (mean IoU of its buildings) stays below this is not linked", "", 0.0, 1.0
     )
     min_link_share: float = _setting(
-        0.5, "a building covering its best footprint with a smaller share of its pixels is not linked", "", 0.0, 1.0
+        0.7, "a building covering its best footprint with a smaller share of its pixels is not linked", "", 0.0, 1.0
     )
     max_view_angle: float = _setting(
         75.0, "walls seen farther than this from their normal are flagged edge_on", "deg", 0.0, 90.0

@@ -61,6 +61,10 @@ OVERSAMPLE = 2
 UNBOUNDED = 1.0e4
 #: Rounds of giving a footprint claimed by several buildings to the best match (see link_buildings).
 PEEL_ROUNDS = 3
+#: A building whose footprint has this share of its pixels (or geo.min_link_share, if lower) takes part in
+#: that contest, whether or not the share will do for a link: a prism drawn in front of the building
+#: may hold half its pixels until the contest moves the building to the footprint behind.
+CONTEST_SHARE = 0.5
 #: At most about this many pixels of a mask are looked at to decide its link (the share is a ratio).
 CLAIM_PIXELS = 20_000
 
@@ -418,10 +422,11 @@ def link_buildings(
             return 0.0
         return c.overlap / max(len(pixels[b].ys) + area_of[c.footprint] - c.overlap, 1)
 
+    contest = min(CONTEST_SHARE, min_share)
     for _ in range(PEEL_ROUNDS):
         by_footprint: dict[int, list[int]] = {}
         for b, c in enumerate(claims):
-            if c.footprint >= 0 and c.share >= min_share:
+            if c.footprint >= 0 and c.share >= contest:
                 by_footprint.setdefault(c.footprint, []).append(b)
         moved = False
         for f, claimants in by_footprint.items():
@@ -432,7 +437,7 @@ def link_buildings(
                 behind = claim(claims[b].view.without(f, windows[b]), pixels[b], raise_unknown, windows[b])
                 if (
                     behind.footprint >= 0
-                    and behind.share >= min_share
+                    and behind.share >= contest
                     and iou(behind, b, areas) > iou(claims[b], b, areas)
                 ):
                     claims[b] = behind
