@@ -18,7 +18,7 @@ from pycocotools import mask as mask_utils
 
 pytest.importorskip("detectron2", reason="detectron2 is not installed (see the README's Engines section)")
 
-from facade_wwr import inference, predictions  # noqa: E402
+from facade_wwr import device, inference, predictions  # noqa: E402
 from facade_wwr.cli import main  # noqa: E402
 from facade_wwr.engines import get_engine  # noqa: E402
 from facade_wwr.errors import UserError  # noqa: E402
@@ -129,13 +129,13 @@ def test_predict_writes_the_contract(trained: Path, data: dict, tmp_path: Path) 
 def test_mixed_precision(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """detectron2's network under the autocast that CUDA runs it in: training with loss scaling (in bfloat16,
     as tests/test_train.py does for torchvision) and prediction in float16 (the CPU's slow float16 kernels)."""
-    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.bfloat16})
+    monkeypatch.setattr(device, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.bfloat16})
     model = tmp_path / "model"
     _train(data, model, max_iter=2)
     assert json.loads((model / "settings.json").read_text())["amp"] is True
     assert torch.load(model / "last.pt", weights_only=True)["scaler"]["scale"] > 0
 
-    monkeypatch.setattr(inference, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.float16})
+    monkeypatch.setattr(device, "AMP_DTYPES", {"cuda": torch.float16, "cpu": torch.float16})
     predictor = inference.load_predictor(model, device="cpu", min_score=0.0, amp=True)
     raws = predictor.detect([inference.prepare(photo, 96, 128) for photo in data["photos"]])
     assert sum(len(r.scores) for r in raws) > 0
@@ -157,3 +157,31 @@ def test_model_zoo_pickle_goes_to_detectron2s_checkpointer(tmp_path: Path, monke
     net = engine.build(settings, FAST, ["window", "building"])
     notes = engine.load_pretrained(net, settings, ["window", "building"])
     assert loaded == [str(path)] and "detectron2's checkpointer" in notes[0]
+
+
+def test_a_mask_cut_as_detectron2_cuts_its_targets_pastes_back_onto_its_pixels() -> None:
+    """detectron2's mask loss cuts targets with ``BitMasks.crop_and_resize`` (RoIAlign ``aligned=True``);
+    the engine's ``mask_shift`` 0 pastes such cells back onto the rectangles they were cut from."""
+    from detectron2.structures import BitMasks
+
+    from facade_wwr.engines import RawDetections
+
+    h, w = 80, 120
+    rng = np.random.default_rng(0)
+    ious = []
+    for _ in range(40):
+        bw, bh = rng.integers(3, 40, size=2)
+        x, y = rng.integers(0, w - bw), rng.integers(0, h - bh)
+        mask = torch.zeros((1, h, w), dtype=torch.bool)
+        mask[0, y : y + bh, x : x + bw] = True
+        box = torch.tensor([[x, y, x + bw, y + bh]], dtype=torch.float32)
+        cells = BitMasks(mask).crop_and_resize(box, 28).float()
+        raw = RawDetections.from_network(
+            box, torch.ones(1), torch.zeros(1, dtype=torch.int64), cells, (h, w), (h, w), mask_shift=0.0
+        )
+        y0, y1, x0, x1, local = inference.paste_mask(raw.mask_probs[0], raw.boxes[0], h, w, offset=raw.mask_offset)
+        pasted = np.zeros((h, w), dtype=bool)
+        pasted[y0:y1, x0:x1] = local
+        truth = mask[0].numpy()
+        ious.append((pasted & truth).sum() / (pasted | truth).sum())
+    assert min(ious) > 0.9 and np.mean(ious) > 0.97
