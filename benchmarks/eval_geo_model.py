@@ -70,9 +70,12 @@ def main() -> None:
             sets[f"seed {seed}"] = (city / "photos", city)
         total = {"visible": 0.0, "linked": 0.0}
         print(f"{'set':12s} | vs every view: overall / N / E / S / W     | vs the views linked            | links")
+        indexes: dict[Path, Path] = {}  # one index per city (the demo's photos and val views share one)
         for k, (name, (photos, city)) in enumerate(sets.items()):
-            index = work / f"footprints_{k}.parquet"
-            cli("index-footprints", str(city / "footprints.geojson"), "--out", str(index), "--quiet")
+            if city not in indexes:
+                indexes[city] = work / f"footprints_{len(indexes)}.parquet"
+                cli("index-footprints", str(city / "footprints.geojson"), "--out", str(indexes[city]), "--quiet")
+            index = indexes[city]
             result = score(args.run, photos, city, index, work / f"set{k}", link_args)
             visible, linked = result["wwr_vs_visible_truth"], result["wwr_vs_linked_views_truth"]
             total["visible"] += sum(visible[o]["mae_points"] or 0.0 for o in ORIENTATIONS)
