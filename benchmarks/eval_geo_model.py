@@ -1,6 +1,7 @@
 """Footprint WWR of a trained model over four photo sets: the figures one model's few masks decide, summed.
 
-Run: python benchmarks/eval_geo_model.py [--run DIR] [--work DIR] [--seeds 1,2] [-- LINK OPTIONS...]
+Run: python benchmarks/eval_geo_model.py [--run DIR] [--work DIR [--reuse-predictions]] [--seeds 1,2]
+     [-- LINK OPTIONS...]
 
 `--run` is a finished default workflow run (default: this checkout): its `results/model` predicts the demo
 city's 36 photos and its 20 val views, and the photos of cities it never saw (`demo-city --seed S --train 1
@@ -30,11 +31,16 @@ def cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "facade_wwr.cli", *args], check=True, capture_output=True)
 
 
-def score(run: Path, photos: Path, city: Path, footprints: Path, work: Path, link_args: list[str]) -> dict:
-    """Predict, link and score one photo set; the geo.json figures."""
+def score(
+    run: Path, photos: Path, city: Path, footprints: Path, work: Path, link_args: list[str], reuse: bool = False
+) -> dict:
+    """Predict (unless ``reuse`` and an earlier call's predictions are there), link and score one photo set;
+    the geo.json figures."""
     pred, links, geo = work / "pred", work / "links.parquet", work / "geo.json"
     jpegs = sorted(str(p) for p in photos.glob("*.jpg"))
-    cli("predict", "--model", str(run / "results" / "model"), "--out", str(pred), "--quiet", *jpegs)
+    if not (reuse and (work / "predicted").is_file()):
+        cli("predict", "--model", str(run / "results" / "model"), "--out", str(pred), "--quiet", *jpegs)
+        (work / "predicted").write_text(str(run / "results" / "model") + "\n")
     cli("link", str(pred), "--footprints", str(footprints), "--photos", str(photos), "--out", str(links),
         "--quiet", *link_args)  # fmt: skip
     cli("evaluate-geo", str(links), "--truth", str(city), "--out", str(geo), "--max-view-angle", "75",
@@ -54,6 +60,11 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=ROOT, help="a finished default workflow run (default: here)")
     parser.add_argument("--work", type=Path, help="keep the cities, predictions and links here")
     parser.add_argument("--seeds", default="1,2", help="seeds of the unseen cities (default: 1,2)")
+    parser.add_argument(
+        "--reuse-predictions",
+        action="store_true",
+        help="with --work: keep the predictions an earlier call made there (to compare link options on one model)",
+    )
     args, link_args = parser.parse_known_args()
     link_args = [a for a in link_args if a != "--"]
     demo = args.run / "results" / "demo"
@@ -76,7 +87,7 @@ def main() -> None:
                 indexes[city] = work / f"footprints_{len(indexes)}.parquet"
                 cli("index-footprints", str(city / "footprints.geojson"), "--out", str(indexes[city]), "--quiet")
             index = indexes[city]
-            result = score(args.run, photos, city, index, work / f"set{k}", link_args)
+            result = score(args.run, photos, city, index, work / f"set{k}", link_args, args.reuse_predictions)
             visible, linked = result["wwr_vs_visible_truth"], result["wwr_vs_linked_views_truth"]
             total["visible"] += sum(visible[o]["mae_points"] or 0.0 for o in ORIENTATIONS)
             total["linked"] += sum(linked[o]["mae_points"] or 0.0 for o in ORIENTATIONS)
