@@ -34,13 +34,14 @@ def cli(*args: str) -> None:
 def score(
     run: Path, photos: Path, city: Path, footprints: Path, work: Path, link_args: list[str], reuse: bool = False
 ) -> dict:
-    """Predict (unless ``reuse`` and an earlier call's predictions are there), link and score one photo set;
-    the geo.json figures."""
+    """Predict (unless ``reuse`` and an earlier call predicted with the same model there), link and score
+    one photo set; the geo.json figures."""
     pred, links, geo = work / "pred", work / "links.parquet", work / "geo.json"
+    model, marker = str((run / "results" / "model").resolve()), work / "predicted_with"
     jpegs = sorted(str(p) for p in photos.glob("*.jpg"))
-    if not (reuse and (work / "predicted").is_file()):
-        cli("predict", "--model", str(run / "results" / "model"), "--out", str(pred), "--quiet", *jpegs)
-        (work / "predicted").write_text(str(run / "results" / "model") + "\n")
+    if not (reuse and marker.is_file() and marker.read_text() == model):
+        cli("predict", "--model", model, "--out", str(pred), "--quiet", *jpegs)
+        marker.write_text(model)
     cli("link", str(pred), "--footprints", str(footprints), "--photos", str(photos), "--out", str(links),
         "--quiet", *link_args)  # fmt: skip
     cli("evaluate-geo", str(links), "--truth", str(city), "--out", str(geo), "--max-view-angle", "75",
@@ -67,6 +68,8 @@ def main() -> None:
     )
     args, link_args = parser.parse_known_args()
     link_args = [a for a in link_args if a != "--"]
+    if args.reuse_predictions and args.work is None:
+        parser.error("--reuse-predictions needs --work DIR (where an earlier call left its predictions)")
     demo = args.run / "results" / "demo"
     if not (args.run / "results" / "model" / "model.pt").is_file() or not demo.is_dir():
         sys.exit(f"{args.run}: no results/model/model.pt or results/demo; run 'snakemake --cores all' there first")
