@@ -72,6 +72,8 @@ def test_heads_follow_the_classes() -> None:
     assert engine.default_sizes(ZOO) == (800, 1333)
     with pytest.raises(UserError, match="not a detectron2 model-zoo config"):
         engine.build(dataclasses.replace(D2, architecture="nope/none.yaml"), FAST, ["a"])
+    with pytest.raises(UserError, match="train.roi_balanced_classes: true is for the torchvision engine"):
+        engine.build(D2, dataclasses.replace(FAST, roi_balanced_classes=True), ["a"])
 
 
 def test_backbone_normalises_when_trained_from_scratch(data: dict) -> None:

@@ -70,6 +70,9 @@ class TrainSettings:
     #: sampled ROIs per image in the box head, and sampled anchors per image in the RPN.
     roi_batch_size_per_image: int = 512
     rpn_batch_size_per_image: int = 256
+    #: torchvision engine: share the box head's object slots out by class before drawing the rest at random
+    #: (:mod:`facade_wwr.engines.roi_sampling`); off: torchvision's draw, each class by its share of proposals.
+    roi_balanced_classes: bool = False
     #: random horizontal flips of training photos.
     hflip: bool = True
     #: evaluate on the val file every N iterations (0: only at the end).

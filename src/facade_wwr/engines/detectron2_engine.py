@@ -43,6 +43,11 @@ def _config(model: ModelSettings, train: TrainSettings | None, num_classes: int)
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.05
     cfg.TEST.DETECTIONS_PER_IMAGE = model.detections_per_image
     if train is not None:
+        if train.roi_balanced_classes:
+            raise UserError(
+                "setting train.roi_balanced_classes: true is for the torchvision engine; detectron2 draws "
+                "its ROIs at random (set it to false)"
+            )
         cfg.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = train.roi_batch_size_per_image
         cfg.MODEL.RPN.BATCH_SIZE_PER_IMAGE = train.rpn_batch_size_per_image
     if model.weights == "none":

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
-from facade_wwr.engines import RawDetections, Sample, box_iou, roi_align
+from facade_wwr.engines import RawDetections, Sample, box_iou, roi_align, roi_sampling
 from facade_wwr.errors import UserError
 from facade_wwr.settings import ModelSettings, TrainSettings
 
@@ -178,6 +178,8 @@ class TorchvisionEngine:
         net.rpn.head.register_forward_hook(_float32_outputs)  # objectness and anchor deltas
         net.roi_heads.box_predictor.register_forward_hook(_float32_outputs)  # class scores and box deltas
         _cpu_poolers(net)
+        if train.roi_balanced_classes:
+            roi_sampling.balance_classes(net.roi_heads, len(classes))
         net.rpn.box_similarity = box_iou.box_iou  # anchors against objects: torchvision's numbers, faster
         t = net.transform
         net.transform = _NoResizeTransform(t.min_size, t.max_size, t.image_mean, t.image_std)
