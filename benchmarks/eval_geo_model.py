@@ -12,6 +12,7 @@ overall / N / E / S / W, against the visible-part truth (every view of the photo
 the views linked, and the sum of the per-orientation errors over all sets: with about ten footprints per
 orientation and set, one bad mask moves a set's figure by a point or two, and a change to the method is
 better judged by that sum than by the demo's figure alone (docs/measurements.md, "A mask over two buildings").
+`compare_geo_models.py` compares two models' `--work` folders on the footprints both saw.
 """
 
 from __future__ import annotations
@@ -32,11 +33,21 @@ def cli(*args: str) -> None:
 
 
 def score(
-    run: Path, photos: Path, city: Path, footprints: Path, work: Path, link_args: list[str], reuse: bool = False
+    name: str,
+    run: Path,
+    photos: Path,
+    city: Path,
+    footprints: Path,
+    work: Path,
+    link_args: list[str],
+    reuse: bool = False,
 ) -> dict:
     """Predict (unless ``reuse`` and an earlier call predicted with the same model there), link and score
-    one photo set; the geo.json figures."""
+    one photo set; the geo.json figures. ``work/set.json`` names the set and its truth (for
+    ``compare_geo_models.py``)."""
     pred, links, geo = work / "pred", work / "links.parquet", work / "geo.json"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "set.json").write_text(json.dumps({"name": name, "truth": str(city.resolve())}))
     model, marker = str((run / "results" / "model").resolve()), work / "predicted_with"
     jpegs = sorted(str(p) for p in photos.glob("*.jpg"))
     if not (reuse and marker.is_file() and marker.read_text() == model):
@@ -90,7 +101,7 @@ def main() -> None:
                 indexes[city] = work / f"footprints_{len(indexes)}.parquet"
                 cli("index-footprints", str(city / "footprints.geojson"), "--out", str(indexes[city]), "--quiet")
             index = indexes[city]
-            result = score(args.run, photos, city, index, work / f"set{k}", link_args, args.reuse_predictions)
+            result = score(name, args.run, photos, city, index, work / f"set{k}", link_args, args.reuse_predictions)
             visible, linked = result["wwr_vs_visible_truth"], result["wwr_vs_linked_views_truth"]
             total["visible"] += sum(visible[o]["mae_points"] or 0.0 for o in ORIENTATIONS)
             total["linked"] += sum(linked[o]["mae_points"] or 0.0 for o in ORIENTATIONS)
