@@ -20,25 +20,28 @@ from pathlib import Path
 import pandas as pd
 
 from facade_wwr import aggregate, geo_evaluation, link_tables
+from facade_wwr.geo import ORIENTATIONS
 
-COLUMNS = ("wwr", *(f"wwr_{o}" for o in aggregate.ORIENTATIONS))
+KEYS = ("overall", *ORIENTATIONS)
 
 
 def errors(work: Path, truth: dict[str, pd.DataFrame]) -> dict[str, pd.Series]:
-    """Per column, the absolute error in points of every footprint the set's links gave a value."""
+    """Per ``overall`` and orientation, the absolute error in points of every footprint the set's links gave
+    a value, scored as its ``geo.json`` was (the same view angle and wall-area limits)."""
     links = link_tables.read([work / "links.parquet"])
-    photos = set(links.attrs["photos"])
-    predicted = aggregate.aggregate(links).set_index("footprint_id")
-    visible = geo_evaluation.visible_truth(truth["truth_views.csv"], photos, 75.0).set_index("footprint_id")
-    return {c: ((predicted[c] - visible[c].reindex(predicted.index)).abs() * 100.0).dropna() for c in COLUMNS}
+    scored = json.loads((work / "geo.json").read_text())
+    min_wall_m2 = scored["min_wall_m2"]
+    predicted = aggregate.aggregate(links, min_wall_m2)
+    visible = geo_evaluation.visible_truth(
+        truth["truth_views.csv"], set(links.attrs["photos"]), scored["max_view_angle"], min_wall_m2
+    )
+    return geo_evaluation.footprint_errors(predicted, visible)
 
 
 def same_truth(a: dict, b: dict) -> bool:
     """Whether two sets' cities have the same truth (``demo-city`` writes the same files from the same seed)."""
-    return all(
-        (Path(a["truth"]) / name).read_bytes() == (Path(b["truth"]) / name).read_bytes()
-        for name in geo_evaluation.TRUTH_FILES
-    )
+    files = [(Path(a["truth"]) / name, Path(b["truth"]) / name) for name in geo_evaluation.TRUTH_FILES]
+    return all(x.is_file() and y.is_file() and x.read_bytes() == y.read_bytes() for x, y in files)
 
 
 def main() -> None:
@@ -56,27 +59,24 @@ def main() -> None:
         sets.append((set_a.parent.name, about_a))
     if not sets:
         sys.exit(f"{args.work_a}: no set*/set.json; run 'eval_geo_model.py --work {args.work_a}' first")
-    total = {c: [0.0, 0.0, 0] for c in COLUMNS}
+    total = {k: [0.0, 0.0, 0] for k in KEYS}
     print(f"{'set':12s} | footprints both saw: A / B summed error, points (n) per overall, N, E, S, W")
     for folder, about in sets:
         truth = geo_evaluation.read_truth(about["truth"])
         a, b = errors(args.work_a / folder, truth), errors(args.work_b / folder, truth)
         cells = []
-        for c in COLUMNS:
-            both = a[c].index.intersection(b[c].index)
-            total[c][0] += a[c][both].sum()
-            total[c][1] += b[c][both].sum()
-            total[c][2] += len(both)
-            only_a, only_b = a[c].drop(both), b[c].drop(both)
+        for k in KEYS:
+            both = a[k].index.intersection(b[k].index)
+            total[k][0] += a[k][both].sum()
+            total[k][1] += b[k][both].sum()
+            total[k][2] += len(both)
+            only_a, only_b = a[k].drop(both), b[k].drop(both)
             cells.append(
-                f"{a[c][both].sum():5.1f} / {b[c][both].sum():5.1f} ({len(both)}; only A {len(only_a)}, "
+                f"{a[k][both].sum():5.1f} / {b[k][both].sum():5.1f} ({len(both)}; only A {len(only_a)}, "
                 f"only B {len(only_b)}{f' at {only_b.mean():.1f}' if len(only_b) else ''})"
             )
         print(f"{about['name']:12s} | " + " | ".join(cells))
-    print(
-        "summed over the sets: "
-        + ", ".join(f"{c[4:] or 'overall'} {t[0]:.1f} / {t[1]:.1f} ({t[2]})" for c, t in total.items())
-    )
+    print("summed over the sets: " + ", ".join(f"{k} {t[0]:.1f} / {t[1]:.1f} ({t[2]})" for k, t in total.items()))
 
 
 if __name__ == "__main__":

@@ -33,21 +33,11 @@ def cli(*args: str) -> None:
 
 
 def score(
-    name: str,
-    run: Path,
-    photos: Path,
-    city: Path,
-    footprints: Path,
-    work: Path,
-    link_args: list[str],
-    reuse: bool = False,
+    run: Path, photos: Path, city: Path, footprints: Path, work: Path, link_args: list[str], reuse: bool = False
 ) -> dict:
     """Predict (unless ``reuse`` and an earlier call predicted with the same model there), link and score
-    one photo set; the geo.json figures. ``work/set.json`` names the set and its truth (for
-    ``compare_geo_models.py``)."""
+    one photo set; the geo.json figures."""
     pred, links, geo = work / "pred", work / "links.parquet", work / "geo.json"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "set.json").write_text(json.dumps({"name": name, "truth": str(city.resolve())}))
     model, marker = str((run / "results" / "model").resolve()), work / "predicted_with"
     jpegs = sorted(str(p) for p in photos.glob("*.jpg"))
     if not (reuse and marker.is_file() and marker.read_text() == model):
@@ -101,7 +91,10 @@ def main() -> None:
                 indexes[city] = work / f"footprints_{len(indexes)}.parquet"
                 cli("index-footprints", str(city / "footprints.geojson"), "--out", str(indexes[city]), "--quiet")
             index = indexes[city]
-            result = score(name, args.run, photos, city, index, work / f"set{k}", link_args, args.reuse_predictions)
+            folder = work / f"set{k}"
+            folder.mkdir(parents=True, exist_ok=True)  # set.json: which set and truth (for compare_geo_models.py)
+            (folder / "set.json").write_text(json.dumps({"name": name, "truth": str(city.resolve())}))
+            result = score(args.run, photos, city, index, folder, link_args, args.reuse_predictions)
             visible, linked = result["wwr_vs_visible_truth"], result["wwr_vs_linked_views_truth"]
             total["visible"] += sum(visible[o]["mae_points"] or 0.0 for o in ORIENTATIONS)
             total["linked"] += sum(linked[o]["mae_points"] or 0.0 for o in ORIENTATIONS)

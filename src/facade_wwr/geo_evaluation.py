@@ -115,13 +115,21 @@ def pixel_table(links: pd.DataFrame, min_wall_m2: float = aggregate.MIN_WALL_M2)
     return out.reset_index()
 
 
+def footprint_errors(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per ``overall`` and orientation, the absolute error in points of each footprint (indexed by id) that
+    both footprint tables give a value."""
+    both = predicted.set_index("footprint_id").join(truth.set_index("footprint_id").add_suffix("_truth"), how="inner")
+    out: dict[str, pd.Series] = {}
+    for column in ("wwr", *(f"wwr_{o}" for o in ORIENTATIONS)):
+        key = "overall" if column == "wwr" else column[4:]
+        out[key] = (both[column] - both[f"{column}_truth"]).abs().dropna() * 100.0
+    return out
+
+
 def _errors(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:
     """Mean absolute error in points per column ``wwr`` and ``wwr_<o>``, over footprints both have."""
-    both = predicted.set_index("footprint_id").join(truth.set_index("footprint_id").add_suffix("_truth"), how="inner")
     out: dict[str, Any] = {}
-    for column in ("wwr", *(f"wwr_{o}" for o in ORIENTATIONS)):
-        diff = (both[column] - both[f"{column}_truth"]).abs().dropna() * 100.0
-        key = "overall" if column == "wwr" else column[4:]
+    for key, diff in footprint_errors(predicted, truth).items():
         out[key] = {
             "mae_points": float(diff.mean()) if len(diff) else None,
             "p90_points": float(diff.quantile(0.9)) if len(diff) else None,
